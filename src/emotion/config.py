@@ -1,0 +1,256 @@
+"""Typed schema for ``params.yaml`` and per-stage loading with clear error messages.
+
+Every key is required and typed: a missing, misspelt or ill-typed key fails at stage start with
+a message naming the key and the expected type. Each DVC stage reads only the sections listed in
+:data:`STAGE_SECTIONS`, and ``dvc.yaml`` declares exactly their leaf keys (a test checks this).
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import types
+import typing
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from emotion import CLASSES
+from emotion.errors import ConfigError
+
+PARAMS_FILE = "params.yaml"
+
+
+class Section(BaseModel):
+    """A params section: strict types, no unknown keys, no defaults."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+Probability = Annotated[float, Field(ge=0.0, le=1.0)]
+PositiveInt = Annotated[int, Field(ge=1)]
+NonNegativeFloat = Annotated[float, Field(ge=0.0)]
+
+
+class DemoDataParams(Section):
+    """Procedural demo face dataset (stage ``demo_data``)."""
+
+    seed: int
+    count: PositiveInt
+    image_size: Annotated[int, Field(ge=32, le=512)]
+    class_proportions: dict[str, float]
+    jpeg_fraction: Probability
+    jpeg_quality: Annotated[int, Field(ge=30, le=100)]
+    expression_spread: NonNegativeFloat
+    max_rotation_deg: Annotated[float, Field(ge=0.0, le=45.0)]
+    max_shift: Annotated[float, Field(ge=0.0, le=0.3)]
+    scale_range: Annotated[list[float], Field(min_length=2, max_length=2)]
+    noise_std_max: NonNegativeFloat
+    blur_max: NonNegativeFloat
+    occlusion_prob: Probability
+
+    @model_validator(mode="after")
+    def _check(self) -> DemoDataParams:
+        unknown = sorted(set(self.class_proportions) - set(CLASSES))
+        missing = sorted(set(CLASSES) - set(self.class_proportions))
+        if unknown or missing:
+            raise ValueError(
+                f"class_proportions must name exactly the classes {list(CLASSES)}"
+                f" (unknown: {unknown}, missing: {missing})"
+            )
+        if any(p < 0 for p in self.class_proportions.values()):
+            raise ValueError("class_proportions must be non-negative")
+        total = sum(self.class_proportions.values())
+        if not math.isclose(total, 1.0, abs_tol=1e-3):
+            raise ValueError(f"class_proportions must sum to 1 (they sum to {total:.4f})")
+        lo, hi = self.scale_range
+        if not 0.3 <= lo <= hi <= 2.0:
+            raise ValueError(f"scale_range must satisfy 0.3 <= low <= high <= 2.0, got {[lo, hi]}")
+        return self
+
+
+class IngestParams(Section):
+    """Raw dataset import, verification and EDA (stage ``ingest``)."""
+
+    source: str
+    classes: list[str]
+    aliases: dict[str, str]
+    drop: list[str]
+    on_corrupt: Literal["fail", "skip"]
+    samples_per_class: Annotated[int, Field(ge=1, le=32)]
+
+    @model_validator(mode="after")
+    def _check(self) -> IngestParams:
+        if len(set(self.classes)) != len(self.classes) or len(self.classes) < 2:
+            raise ValueError("classes must list at least two distinct names")
+        bad_targets = sorted({t for t in self.aliases.values() if t not in self.classes})
+        if bad_targets:
+            raise ValueError(f"aliases map to names that are not in classes: {bad_targets}")
+        clash = sorted(set(self.drop) & set(self.classes))
+        if clash:
+            raise ValueError(f"drop lists names that are also classes: {clash}")
+        return self
+
+
+class Params(Section):
+    """The whole ``params.yaml``."""
+
+    demo_data: DemoDataParams
+    ingest: IngestParams
+
+
+#: Which params sections each DVC stage reads. ``dvc.yaml`` must declare all their leaf keys.
+STAGE_SECTIONS: dict[str, tuple[str, ...]] = {
+    "demo_data": ("demo_data",),
+    "ingest": ("ingest",),
+}
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a YAML mapping, naming the file in any error."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of sections at the top level")
+    return data
+
+
+def validate_params(data: Mapping[str, Any], source: str = PARAMS_FILE) -> Params:
+    """Validate a params mapping against the schema, raising :class:`ConfigError` on problems."""
+    try:
+        return Params.model_validate(dict(data))
+    except ValidationError as exc:
+        lines = [_describe_error(err, data) for err in exc.errors()]
+        raise ConfigError(
+            f"{source}: {len(lines)} invalid setting(s):\n  - " + "\n  - ".join(lines)
+        ) from None
+
+
+def load_params(path: str | Path = PARAMS_FILE) -> Params:
+    """Load and validate a whole params file."""
+    return validate_params(read_yaml(path), str(path))
+
+
+class StageParams:
+    """The params sections one stage may read; any other section raises ``AttributeError``."""
+
+    def __init__(self, stage: str, params: Params) -> None:
+        self._stage = stage
+        for section in STAGE_SECTIONS[stage]:
+            setattr(self, section, getattr(params, section))
+
+    def __getattr__(self, name: str) -> Any:
+        raise AttributeError(
+            f"stage '{self._stage}' does not declare params section '{name}';"
+            f" add it to STAGE_SECTIONS and to the stage's params in dvc.yaml"
+        )
+
+
+def load_stage_params(stage: str, path: str | Path = PARAMS_FILE) -> Any:
+    """Validate the params file and return only the sections that ``stage`` declares."""
+    if stage not in STAGE_SECTIONS:
+        raise ConfigError(f"unknown stage '{stage}'; known: {sorted(STAGE_SECTIONS)}")
+    return StageParams(stage, load_params(path))
+
+
+# --------------------------------------------------------------------------- introspection
+
+
+def _is_section(annotation: Any) -> bool:
+    return isinstance(annotation, type) and issubclass(annotation, BaseModel)
+
+
+def leaf_keys(model: type[BaseModel] = Params, prefix: str = "") -> Iterator[str]:
+    """Yield the dotted leaf keys of a schema (what DVC stages declare as params)."""
+    for name, field in model.model_fields.items():
+        key = f"{prefix}{name}"
+        if _is_section(field.annotation):
+            yield from leaf_keys(field.annotation, f"{key}.")
+        else:
+            yield key
+
+
+def stage_leaf_keys(stage: str) -> set[str]:
+    """The dotted params keys a stage reads (all leaves of its sections)."""
+    keys: set[str] = set()
+    for section in STAGE_SECTIONS[stage]:
+        annotation = Params.model_fields[section].annotation
+        keys.update(leaf_keys(annotation, f"{section}."))
+    return keys
+
+
+def describe_type(annotation: Any, metadata: list[Any] | None = None) -> str:
+    """A short human description of a field type, e.g. ``int >= 1`` or ``one of 'a', 'b'``."""
+    origin = typing.get_origin(annotation)
+    if origin is Literal:
+        text = "one of " + ", ".join(repr(v) for v in typing.get_args(annotation))
+    elif origin is Annotated:
+        base, *extra = typing.get_args(annotation)
+        return describe_type(base, [*extra, *(metadata or [])])
+    elif origin in (typing.Union, types.UnionType):
+        text = " or ".join(describe_type(a) for a in typing.get_args(annotation))
+    elif origin is not None:
+        args = ", ".join(describe_type(a) for a in typing.get_args(annotation))
+        text = f"{getattr(origin, '__name__', str(origin))}[{args}]"
+    elif annotation is type(None):
+        text = "null"
+    elif _is_section(annotation):
+        text = f"a mapping with keys {list(annotation.model_fields)}"
+    else:
+        text = getattr(annotation, "__name__", str(annotation))
+    bounds = []
+    for meta in metadata or []:
+        for attr, op in (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<")):
+            value = getattr(meta, attr, None)
+            if value is not None:
+                bounds.append(f"{op} {value}")
+    return " ".join([text, *bounds]) if bounds else text
+
+
+def _field_for(loc: tuple[Any, ...]) -> Any:
+    model: Any = Params
+    field = None
+    for part in loc:
+        if not _is_section(model) or part not in model.model_fields:
+            return None
+        field = model.model_fields[part]
+        model = field.annotation
+    return field
+
+
+def _closest_key(loc: tuple[Any, ...]) -> str | None:
+    parent = _field_for(loc[:-1]) if len(loc) > 1 else None
+    model = parent.annotation if parent is not None else (Params if len(loc) == 1 else None)
+    if not _is_section(model):
+        return None
+    match = difflib.get_close_matches(str(loc[-1]), list(model.model_fields), n=1, cutoff=0.6)
+    return match[0] if match else None
+
+
+def _describe_error(err: Mapping[str, Any], data: Mapping[str, Any]) -> str:
+    loc = tuple(p for p in err["loc"] if not isinstance(p, str) or not p.startswith("function-"))
+    key = ".".join(str(p) for p in loc) or "<top level>"
+    field = _field_for(loc)
+    expected = describe_type(field.annotation, list(field.metadata)) if field else None
+    kind = err["type"]
+    if kind == "missing":
+        return f"missing key '{key}' (expected {expected})"
+    if kind == "extra_forbidden":
+        guess = _closest_key(loc)
+        hint = f"; did you mean '{'.'.join([*map(str, loc[:-1]), guess])}'?" if guess else ""
+        return f"unknown key '{key}'{hint}"
+    msg = err["msg"].removeprefix("Value error, ")
+    got = f"; got {err['input']!r}" if kind != "value_error" else ""
+    want = f" (expected {expected})" if expected and kind != "value_error" else ""
+    return f"key '{key}': {msg}{got}{want}"

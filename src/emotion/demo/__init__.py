@@ -1,0 +1,1 @@
+"""Procedurally generated demo face dataset (offline stand-in for FER-style data)."""

@@ -1,0 +1,152 @@
+"""Write the demo face dataset: class folders of PNG/JPEG faces plus ground-truth masks.
+
+Layout (a class-folder tree that ``ingest`` reads like any other dataset)::
+
+    <out>/<class>/<index>.png|.jpg     48x48 grayscale faces
+    <out>/_masks/<class>/<index>.png   expression-region label masks (see faces.MASK_REGIONS)
+    <out>/_meta.csv                    every sampled parameter, one row per image
+
+Every image draws from its own generator seeded by ``(seed, index)``, so the output is
+byte-identical for a seed whatever the number of worker processes.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+from tqdm import tqdm
+
+from emotion import CLASSES
+from emotion.atomic import replace_dir
+from emotion.demo.faces import (
+    NuisanceRanges,
+    render_face,
+    sample_expression,
+    sample_identity,
+    sample_nuisance,
+)
+
+MASKS_DIR = "_masks"
+META_FILE = "_meta.csv"
+
+
+@dataclass(frozen=True)
+class DemoSpec:
+    """Everything that determines the dataset's bytes."""
+
+    seed: int
+    count: int
+    image_size: int
+    class_proportions: Mapping[str, float]
+    jpeg_fraction: float
+    jpeg_quality: int
+    expression_spread: float
+    nuisance: NuisanceRanges
+
+
+def class_quotas(count: int, proportions: Mapping[str, float]) -> dict[str, int]:
+    """Split ``count`` into per-class integers by largest remainder (exact proportions)."""
+    total = sum(proportions.values())
+    raw = {c: count * proportions[c] / total for c in CLASSES}
+    quotas = {c: int(np.floor(v)) for c, v in raw.items()}
+    by_remainder = sorted(CLASSES, key=lambda c: (-(raw[c] - quotas[c]), c))
+    for c in by_remainder[: count - sum(quotas.values())]:
+        quotas[c] += 1
+    return quotas
+
+
+def assign_labels(spec: DemoSpec) -> list[str]:
+    """Per-index class labels: exact quotas in a seeded random order."""
+    quotas = class_quotas(spec.count, spec.class_proportions)
+    labels = np.array([c for c in CLASSES for _ in range(quotas[c])])
+    np.random.default_rng([spec.seed, 0xC1A55]).shuffle(labels)
+    return [str(x) for x in labels]
+
+
+def encode(pixels: np.ndarray, fmt: str, quality: int) -> bytes:
+    """Encode a grayscale array as PNG or baseline JPEG (deterministic bytes)."""
+    buf = io.BytesIO()
+    image = Image.fromarray(pixels, mode="L")
+    if fmt == "jpg":
+        image.save(buf, format="JPEG", quality=quality, optimize=False, progressive=False)
+    else:
+        image.save(buf, format="PNG", optimize=False, compress_level=6)
+    return buf.getvalue()
+
+
+def make_sample(spec: DemoSpec, index: int, label: str) -> tuple[str, bytes, bytes, dict[str, Any]]:
+    """Generate sample ``index``: (relative image path, image bytes, mask PNG bytes, metadata)."""
+    rng = np.random.default_rng([spec.seed, index])
+    ident = sample_identity(rng)
+    expr = sample_expression(rng, label, spec.expression_spread)
+    nuis = sample_nuisance(rng, spec.nuisance)
+    fmt = "jpg" if rng.random() < spec.jpeg_fraction else "png"
+    pixels, mask = render_face(ident, expr, nuis, spec.image_size, rng)
+    rel = f"{label}/{index:06d}.{fmt}"
+    meta: dict[str, Any] = {"path": rel, "label": label, "index": index, "format": fmt}
+    for prefix, record in (("expr", expr), ("id", ident), ("nuis", nuis)):
+        for key, value in asdict(record).items():
+            meta[f"{prefix}_{key}"] = _fmt(value)
+    return rel, encode(pixels, fmt, spec.jpeg_quality), encode(mask, "png", 0), meta
+
+
+def _fmt(value: Any) -> Any:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, tuple):
+        return " ".join(str(_fmt(v)) for v in value)
+    return "" if value is None else value
+
+
+def _write_chunk(
+    spec: DemoSpec, out: Path, items: Sequence[tuple[int, str]]
+) -> list[dict[str, Any]]:
+    rows = []
+    for index, label in items:
+        rel, image, mask, meta = make_sample(spec, index, label)
+        (out / rel).write_bytes(image)
+        (out / MASKS_DIR / rel).with_suffix(".png").write_bytes(mask)
+        rows.append(meta)
+    return rows
+
+
+def generate_dataset(
+    spec: DemoSpec, out_dir: str | os.PathLike[str], workers: int = 1
+) -> dict[str, int]:
+    """Write the dataset to ``out_dir`` atomically (replacing it); returns per-class counts."""
+    labels = assign_labels(spec)
+    items = list(enumerate(labels))
+    chunk = 256
+    chunks = [items[i : i + chunk] for i in range(0, len(items), chunk)]
+    with replace_dir(out_dir) as tmp:
+        for c in CLASSES:
+            (tmp / c).mkdir()
+            (tmp / MASKS_DIR / c).mkdir(parents=True)
+        rows: list[dict[str, Any]] = []
+        bar = tqdm(total=len(items), desc="demo_data", unit="img", disable=None)
+        if workers > 1 and len(chunks) > 1:
+            with ProcessPoolExecutor(max_workers=workers) as pool:
+                for part in pool.map(
+                    _write_chunk, [spec] * len(chunks), [tmp] * len(chunks), chunks
+                ):
+                    rows.extend(part)
+                    bar.update(len(part))
+        else:
+            for part in map(_write_chunk, [spec] * len(chunks), [tmp] * len(chunks), chunks):
+                rows.extend(part)
+                bar.update(len(part))
+        bar.close()
+        with (tmp / META_FILE).open("w", newline="", encoding="utf-8") as fh:
+            writer = csv.DictWriter(fh, fieldnames=list(rows[0]), lineterminator="\n")
+            writer.writeheader()
+            writer.writerows(rows)
+    return {c: labels.count(c) for c in CLASSES}
