@@ -92,6 +92,8 @@ def test_second_repro_is_a_no_op(project: Path) -> None:
 
 
 def _mutate(value: Any) -> Any:
+    if value is None:
+        return 64
     if isinstance(value, bool):
         return not value
     if isinstance(value, int):

@@ -33,6 +33,13 @@ class Section(BaseModel):
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
 PositiveInt = Annotated[int, Field(ge=1)]
 NonNegativeFloat = Annotated[float, Field(ge=0.0)]
+Range = Annotated[list[float], Field(min_length=2, max_length=2)]
+
+
+def _check_range(name: str, values: list[float], low: float, high: float) -> None:
+    lo, hi = values
+    if not low <= lo <= hi <= high:
+        raise ValueError(f"{name} must satisfy {low} <= low <= high <= {high}, got {values}")
 
 
 class DemoDataParams(Section):
@@ -47,7 +54,7 @@ class DemoDataParams(Section):
     expression_spread: NonNegativeFloat
     max_rotation_deg: Annotated[float, Field(ge=0.0, le=45.0)]
     max_shift: Annotated[float, Field(ge=0.0, le=0.3)]
-    scale_range: Annotated[list[float], Field(min_length=2, max_length=2)]
+    scale_range: Range
     noise_std_max: NonNegativeFloat
     blur_max: NonNegativeFloat
     occlusion_prob: Probability
@@ -66,9 +73,7 @@ class DemoDataParams(Section):
         total = sum(self.class_proportions.values())
         if not math.isclose(total, 1.0, abs_tol=1e-3):
             raise ValueError(f"class_proportions must sum to 1 (they sum to {total:.4f})")
-        lo, hi = self.scale_range
-        if not 0.3 <= lo <= hi <= 2.0:
-            raise ValueError(f"scale_range must satisfy 0.3 <= low <= high <= 2.0, got {[lo, hi]}")
+        _check_range("scale_range", self.scale_range, 0.3, 2.0)
         return self
 
 
@@ -95,17 +100,62 @@ class IngestParams(Section):
         return self
 
 
+class SplitParams(Section):
+    """Train/val/test split (stage ``balance``), grouped by exact and near-duplicate images."""
+
+    mode: Literal["predefined", "stratified"]
+    seed: int
+    train_ratio: Annotated[float, Field(gt=0.0, lt=1.0)]
+    val_ratio: Annotated[float, Field(ge=0.0, lt=1.0)]
+    test_ratio: Annotated[float, Field(ge=0.0, lt=1.0)]
+    phash_radius: Annotated[int, Field(ge=0, le=16)]
+    drop_cross_split_duplicates: bool
+
+    @model_validator(mode="after")
+    def _check(self) -> SplitParams:
+        total = self.train_ratio + self.val_ratio + self.test_ratio
+        if not math.isclose(total, 1.0, abs_tol=1e-6):
+            raise ValueError(f"train_ratio + val_ratio + test_ratio must be 1 (got {total:.4f})")
+        return self
+
+
+class BalanceParams(Section):
+    """Training-split oversampling with augmented variants (stage ``balance``)."""
+
+    seed: int
+    strategy: Literal["max", "mean", "none"] | Annotated[int, Field(ge=1)]
+    max_variants_per_image: Annotated[int, Field(ge=0)]
+    tolerance: Annotated[float, Field(ge=0.0, le=0.5)]
+    image_size: Annotated[int, Field(ge=8, le=1024)] | None
+    hflip_prob: Probability
+    vflip_prob: Probability
+    rotation_deg: Annotated[float, Field(ge=0.0, le=180.0)]
+    brightness: Range
+    contrast: Range
+    sharpness: Range
+
+    @model_validator(mode="after")
+    def _check(self) -> BalanceParams:
+        _check_range("brightness", self.brightness, 0.0, 3.0)
+        _check_range("contrast", self.contrast, 0.0, 3.0)
+        _check_range("sharpness", self.sharpness, 0.0, 3.0)
+        return self
+
+
 class Params(Section):
     """The whole ``params.yaml``."""
 
     demo_data: DemoDataParams
     ingest: IngestParams
+    split: SplitParams
+    balance: BalanceParams
 
 
 #: Which params sections each DVC stage reads. ``dvc.yaml`` must declare all their leaf keys.
 STAGE_SECTIONS: dict[str, tuple[str, ...]] = {
     "demo_data": ("demo_data",),
     "ingest": ("ingest",),
+    "balance": ("split", "balance"),
 }
 
 

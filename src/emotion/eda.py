@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -10,8 +9,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from PIL import Image
-
-from emotion.atomic import write_bytes
 
 
 def _counts(series: pd.Series) -> dict[str, int]:
@@ -88,10 +85,9 @@ def sample_grid(
     manifest: pd.DataFrame, classes: Sequence[str], per_class: int, root: Path, out: Path
 ) -> None:
     """Save a PNG grid with ``per_class`` deterministic sample images per class (rows)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    from emotion.plots import save_figure
 
     fig, axes = plt.subplots(
         len(classes), per_class, figsize=(per_class * 1.1, len(classes) * 1.25), squeeze=False
@@ -111,7 +107,4 @@ def sample_grid(
                 ax.set_frame_on(False)
     fig.suptitle("Samples per class", fontsize=10)
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=80, metadata={"Software": None})
-    plt.close(fig)
-    write_bytes(out, buf.getvalue())
+    save_figure(fig, out)

@@ -31,6 +31,9 @@ def _yaml() -> YAML:
     rt.preserve_quotes = True
     rt.width = 100
     rt.indent(mapping=2, sequence=4, offset=2)
+    rt.representer.add_representer(
+        type(None), lambda rep, _: rep.represent_scalar("tag:yaml.org,2002:null", "null")
+    )
     return rt
 
 
