@@ -13,9 +13,10 @@ from emotion.atomic import replace_dir, write_json, write_text
 from emotion.augment import AugmentSpec
 from emotion.balance import SPLIT_COLUMNS, make_variants, plan_classes, plan_variants, status_table
 from emotion.config import load_stage_params
+from emotion.decode import load_images
 from emotion.manifest import read_manifest, to_csv_text
 from emotion.neardup import near_pairs
-from emotion.packed import load_images, save_array
+from emotion.packed import save_array
 from emotion.plots import before_after_bars
 from emotion.split import (
     SPLITS,

@@ -147,4 +147,4 @@ def test_classes_overlap_but_are_learnable_from_expression_parameters(spec: Demo
         x.append(astuple(sample_expression(rng, label, spec.expression_spread)))
         y.append(label)
     accuracy = cross_val_score(LogisticRegression(max_iter=3000), np.array(x), y, cv=3).mean()
-    assert 0.80 < accuracy < 0.96  # learnable, not trivial: classes overlap at the default spread
+    assert 0.85 < accuracy < 0.97  # learnable, not trivial: classes overlap at the default spread

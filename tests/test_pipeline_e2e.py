@@ -21,7 +21,13 @@ from emotion.config import STAGE_SECTIONS, leaf_keys
 from .conftest import REPO, image_bytes, tool_env
 
 pytestmark = pytest.mark.e2e
-TINY = ["demo_data.count=120", "ingest.samples_per_class=3"]
+TINY = [
+    "demo_data.count=120",
+    "ingest.samples_per_class=3",
+    "train.epochs=2",
+    "train.batch_size=16",
+    "model.head_hidden=32",
+]
 
 
 def run(cmd: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -78,6 +84,12 @@ def test_repro_writes_outputs_and_leaves_nothing_stale(project: Path) -> None:
     assert sum(c["count"] for c in eda["classes"].values()) == 120
     assert (project / "plots/eda/samples.png").stat().st_size > 1000
     assert (project / "data/interim/ingest/manifest.csv").is_file()
+    evaluation = json.loads((project / "metrics/eval.json").read_text())
+    assert (
+        evaluation["n"]
+        == len((project / "data/evaluate/predictions.csv").read_text().splitlines()) - 1
+    )
+    assert (project / "models/best_model.pth").is_file()
     assert stale_stages(project) == set()
 
 
@@ -134,7 +146,8 @@ def test_push_then_fresh_clone_and_pull_restores_the_workspace(
     run(["git", "clone", "-q", str(project), str(clone)], tmp_path)
     assert not (clone / "data/raw/demo").exists()
     run(["dvc", "pull"], clone)
-    assert tree_digest(clone / "data") == tree_digest(project / "data")
+    for folder in ("data", "models"):
+        assert tree_digest(clone / folder) == tree_digest(project / folder)
     assert stale_stages(clone) == set()
 
 
@@ -178,7 +191,7 @@ def test_with_a_real_source_demo_data_changes_do_not_rerun_ingest(
     project: Path, tmp_path: Path
 ) -> None:
     external = tmp_path / "external"
-    for i, label in enumerate(["happy", "sad", "Fear", "surprise", "neutral", "angry"] * 2):
+    for i, label in enumerate(["happy", "sad", "Fear", "surprise", "neutral", "angry"] * 10):
         (external / "train" / label).mkdir(parents=True, exist_ok=True)
         (external / "train" / label / f"{i}.png").write_bytes(image_bytes(100 + i))
     run(
@@ -194,7 +207,7 @@ def test_with_a_real_source_demo_data_changes_do_not_rerun_ingest(
         project,
     )
     run(["dvc", "repro"], project)
-    assert json.loads((project / "metrics/eda.json").read_text())["splits"] == {"train": 12}
+    assert json.loads((project / "metrics/eda.json").read_text())["splits"] == {"train": 60}
 
     run(
         [

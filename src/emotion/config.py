@@ -142,6 +142,79 @@ class BalanceParams(Section):
         return self
 
 
+class ModelParams(Section):
+    """Backbone and head (stage ``train``)."""
+
+    name: str
+    pretrained: bool
+    pretrained_file: str | None
+    in_chans: Literal[1, 3]
+    image_size: Annotated[int, Field(ge=16, le=1024)]
+    head_hidden: PositiveInt
+    head_dropout: Annotated[float, Field(ge=0.0, lt=1.0)]
+
+
+class TrainParams(Section):
+    """Optimisation recipe and online augmentation (stage ``train``)."""
+
+    launcher: str
+    seed: int
+    epochs: PositiveInt
+    batch_size: Annotated[int, Field(ge=2, multiple_of=2)]
+    freeze_backbone_epochs: Annotated[int, Field(ge=0)]
+    backbone_lr: Annotated[float, Field(gt=0.0)]
+    head_lr: Annotated[float, Field(gt=0.0)]
+    weight_decay: NonNegativeFloat
+    warmup_epochs: NonNegativeFloat
+    label_smoothing: Annotated[float, Field(ge=0.0, lt=1.0)]
+    mixup_alpha: NonNegativeFloat
+    grad_clip: NonNegativeFloat
+    ema_decay: Annotated[float, Field(ge=0.0, lt=1.0)]
+    class_weights: bool
+    amp: Literal["auto", "off", "bf16", "fp16"]
+    patience: PositiveInt
+    aug_hflip: Probability
+    aug_rotation_deg: Annotated[float, Field(ge=0.0, le=180.0)]
+    aug_scale: Range
+    aug_translate: Annotated[float, Field(ge=0.0, le=0.5)]
+    aug_brightness: Annotated[float, Field(ge=0.0, lt=1.0)]
+    aug_contrast: Annotated[float, Field(ge=0.0, lt=1.0)]
+    aug_erasing_prob: Probability
+
+    @model_validator(mode="after")
+    def _check(self) -> TrainParams:
+        _check_range("aug_scale", self.aug_scale, 0.1, 4.0)
+        if self.freeze_backbone_epochs >= self.epochs:
+            raise ValueError("freeze_backbone_epochs must be smaller than epochs")
+        return self
+
+
+class EvaluateParams(Section):
+    """Test-set evaluation (stage ``evaluate``)."""
+
+    batch_size: PositiveInt
+    tta_flip: bool
+    calibration_bins: Annotated[int, Field(ge=2, le=100)]
+
+
+ExplainMethod = Literal["gradcam", "gradcam_pp", "shap", "lime"]
+
+
+class ExplainParams(Section):
+    """Explanations and their checks (stage ``explain``)."""
+
+    per_class: Annotated[int, Field(ge=1, le=64)]
+    methods: Annotated[list[ExplainMethod], Field(min_length=1)]
+    target_layer: str
+    seed: int
+    shap_background: Annotated[int, Field(ge=1)]
+    shap_nsamples: PositiveInt
+    lime_samples: Annotated[int, Field(ge=10)]
+    lime_segments: Annotated[int, Field(ge=2)]
+    curve_steps: Annotated[int, Field(ge=2, le=200)]
+    sanity_threshold: Annotated[float, Field(gt=-1.0, le=1.0)]
+
+
 class Params(Section):
     """The whole ``params.yaml``."""
 
@@ -149,6 +222,10 @@ class Params(Section):
     ingest: IngestParams
     split: SplitParams
     balance: BalanceParams
+    model: ModelParams
+    train: TrainParams
+    evaluate: EvaluateParams
+    explain: ExplainParams
 
 
 #: Which params sections each DVC stage reads. ``dvc.yaml`` must declare all their leaf keys.
@@ -156,6 +233,9 @@ STAGE_SECTIONS: dict[str, tuple[str, ...]] = {
     "demo_data": ("demo_data",),
     "ingest": ("ingest",),
     "balance": ("split", "balance"),
+    "train": ("model", "train"),
+    "evaluate": ("evaluate",),
+    "explain": ("explain",),
 }
 
 

@@ -44,10 +44,10 @@ def mark_duplicates(manifest: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
-def to_csv_text(df: pd.DataFrame) -> str:
+def to_csv_text(df: pd.DataFrame, float_format: str = "%.4f") -> str:
     """Deterministic CSV text (fixed column order, ``\\n`` line ends, fixed float format)."""
     buf = io.StringIO()
-    df.to_csv(buf, index=False, lineterminator="\n", float_format="%.4f")
+    df.to_csv(buf, index=False, lineterminator="\n", float_format=float_format)
     return buf.getvalue()
 
 

@@ -1,0 +1,1 @@
+"""Explanations (Grad-CAM, Grad-CAM++, SHAP, LIME) and the measurements that check them."""

@@ -1,0 +1,298 @@
+"""Train/evaluate: backbones, pretrained files, freezing, resume, DDP, metrics."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import timm
+import torch
+
+from emotion import checkpoint, profiles
+from emotion.distributed import DistContext
+from emotion.evaluation import classification_metrics, expected_calibration_error
+from emotion.model import (
+    ModelSpec,
+    build_model,
+    create_backbone,
+    param_groups,
+    set_backbone_trainable,
+)
+from emotion.tensordata import AugmentConfig, BatchAugment, Preprocess, TensorSplit, epoch_batches
+from emotion.trainer import TrainConfig, Trainer, inverse_frequency_weights
+
+from .conftest import REPO, tool_env
+
+CLASSES = ["angry", "happy", "sad"]
+
+
+def write_packed(folder: Path, per_class: dict[str, int], size: int = 24, seed: int = 0) -> Path:
+    """A tiny balance-stage output whose classes are learnable (bright band position = class)."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    for split, n in per_class.items():
+        labels = np.arange(n) % len(CLASSES)
+        images = rng.integers(0, 60, (n, size, size)).astype(np.uint8)
+        for i, label in enumerate(labels):
+            band = slice(label * size // 3, (label + 1) * size // 3)
+            images[i, band, :] += 150
+        np.save(folder / f"{split}.npy", images)
+        frame = pd.DataFrame(
+            {
+                "index": np.arange(n),
+                "path": [f"{split}/{i}.png" for i in range(n)],
+                "label": [CLASSES[k] for k in labels],
+            }
+        )
+        frame.to_csv(folder / f"{split}.csv", index=False)
+    (folder / "labels.json").write_text(json.dumps({"classes": CLASSES}))
+    return folder
+
+
+def tiny_config(**changes: object) -> TrainConfig:
+    base = TrainConfig(
+        seed=3,
+        epochs=3,
+        batch_size=16,
+        freeze_backbone_epochs=0,
+        backbone_lr=3e-3,
+        head_lr=3e-3,
+        weight_decay=1e-4,
+        warmup_epochs=0.5,
+        label_smoothing=0.05,
+        mixup_alpha=0.2,
+        grad_clip=1.0,
+        ema_decay=0.99,
+        class_weights=True,
+        amp="off",
+        patience=5,
+        image_size=24,
+        augment=AugmentConfig(erasing_prob=0.25),
+    )
+    return replace(base, **changes)
+
+
+def make_trainer(data: Path, out: Path, cfg: TrainConfig, name: str = "emotion_cnn_s") -> Trainer:
+    spec = ModelSpec(name, len(CLASSES), 1, head_hidden=32, head_dropout=0.1)
+    train = TensorSplit.load(data, "train", CLASSES)
+    val = TensorSplit.load(data, "val", CLASSES)
+    return Trainer(spec, cfg, train, val, CLASSES, DistContext(), out, "run-a", {"test": True})
+
+
+@pytest.fixture(scope="module")
+def packed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_packed(tmp_path_factory.mktemp("packed"), {"train": 96, "val": 30, "test": 30})
+
+
+BACKBONES = [
+    "emotion_cnn_s",
+    "resnet50",
+    "convnext_base",
+    "tf_efficientnet_b3_ns",
+    "vit_base_patch16_224",
+]
+
+
+@pytest.mark.parametrize("name", BACKBONES)
+def test_every_listed_backbone_builds_and_trains_a_step(name: str) -> None:
+    size = 32
+    model = build_model(
+        ModelSpec(name, 6, in_chans=1, head_hidden=16, head_dropout=0.1), image_size=size
+    )
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    x = torch.randn(2, 1, size, size)
+    loss = torch.nn.functional.cross_entropy(model(x), torch.tensor([0, 5]))
+    loss.backward()
+    opt.step()
+    assert model(x).shape == (2, 6)
+    assert all(p.grad is not None for p in model.head.parameters())
+
+
+def test_pretrained_file_is_loaded_through_timm_and_adapted_to_grayscale(tmp_path: Path) -> None:
+    source = timm.create_model("resnet18", num_classes=1000)
+    torch.save(source.state_dict(), tmp_path / "resnet18.pth")
+    rgb = create_backbone(
+        ModelSpec("resnet18", 6, 3, pretrained=True, pretrained_file=str(tmp_path / "resnet18.pth"))
+    )
+    gray = create_backbone(
+        ModelSpec("resnet18", 6, 1, pretrained=True, pretrained_file=str(tmp_path / "resnet18.pth"))
+    )
+    fresh = create_backbone(ModelSpec("resnet18", 6, 1, pretrained=False))
+    assert torch.equal(rgb.layer4[1].conv2.weight, source.layer4[1].conv2.weight)
+    assert torch.allclose(gray.conv1.weight, source.conv1.weight.sum(1, keepdim=True))
+    assert not torch.equal(fresh.layer4[1].conv2.weight, source.layer4[1].conv2.weight)
+    # a grayscale input through the adapted conv equals three equal channels through the original
+    x = torch.rand(1, 1, 32, 32)
+    assert torch.allclose(gray.conv1(x), source.conv1(x.expand(-1, 3, -1, -1)), atol=1e-5)
+
+
+def test_freezing_trains_only_the_head_then_everything_with_discriminative_lrs(
+    packed: Path, tmp_path: Path
+) -> None:
+    cfg = tiny_config(
+        epochs=3, freeze_backbone_epochs=1, backbone_lr=1e-3, head_lr=1e-2, warmup_epochs=0
+    )
+    trainer = make_trainer(packed, tmp_path, cfg)
+    names = [g["name"] for g in trainer.optimizer.param_groups]
+    assert names == ["backbone", "backbone_no_decay", "head", "head_no_decay"]
+    snapshot = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+
+    def changed(prefix: str) -> bool:
+        now = trainer.model.state_dict()
+        return any(not torch.equal(now[k], snapshot[k]) for k in now if k.startswith(prefix))
+
+    trainer.train_epoch(0, lambda n: None)
+    assert changed("head.")
+    assert not changed("backbone.")  # weights and BN statistics untouched while frozen
+    assert all(not p.requires_grad for p in trainer.model.backbone.parameters())
+    trainer.train_epoch(1, lambda n: None)
+    assert changed("backbone.")
+    lrs = {g["name"]: g["lr"] for g in trainer.optimizer.param_groups}
+    assert lrs["head"] / lrs["backbone"] == pytest.approx(10.0)
+    decay = {g["name"]: g["weight_decay"] for g in trainer.optimizer.param_groups}
+    assert decay == {"backbone": 1e-4, "backbone_no_decay": 0.0, "head": 1e-4, "head_no_decay": 0.0}
+
+
+def test_param_groups_cover_every_parameter_once() -> None:
+    model = build_model(ModelSpec("emotion_cnn_s", 6))
+    groups = param_groups(model, 1e-4, 1e-3, 0.01)
+    ids = [id(p) for g in groups for p in g["params"]]
+    assert sorted(ids) == sorted(id(p) for p in model.parameters())
+    set_backbone_trainable(model, False)
+    assert {p.requires_grad for p in model.head.parameters()} == {True}
+
+
+def test_training_learns_and_writes_checkpoints(packed: Path, tmp_path: Path) -> None:
+    result = make_trainer(packed, tmp_path, tiny_config(epochs=4)).fit()
+    assert result.best["val_accuracy"] > 0.9
+    best = checkpoint.load(tmp_path / "best_model.pth")
+    assert best["classes"] == CLASSES
+    assert best["preprocessing"]["image_size"] == 24
+    assert len(best["history"]) == best["epoch"]
+    last = checkpoint.load(tmp_path / "last.pth")
+    assert {"optimizer", "scheduler", "ema", "scaler", "rng"} <= set(last)
+
+
+class SimulatedKillError(Exception):
+    pass
+
+
+def test_resume_after_a_kill_gives_the_same_result(packed: Path, tmp_path: Path) -> None:
+    cfg = tiny_config(epochs=4)
+    uninterrupted = make_trainer(packed, tmp_path / "a", cfg).fit()
+
+    def kill_after_two(epoch: int) -> None:
+        if epoch == 2:
+            raise SimulatedKillError
+
+    with pytest.raises(SimulatedKillError):
+        make_trainer(packed, tmp_path / "b", cfg).fit(on_epoch_end=kill_after_two)
+    assert checkpoint.load(tmp_path / "b" / "last.pth")["epoch"] == 2
+    resumed_trainer = make_trainer(packed, tmp_path / "b", cfg)
+    resumed = resumed_trainer.fit()
+    assert resumed.resumed_from == 2
+    assert resumed.history == uninterrupted.history
+    assert resumed.best == uninterrupted.best
+    a = checkpoint.load(tmp_path / "a" / "best_model.pth")["state_dict"]
+    b = checkpoint.load(tmp_path / "b" / "best_model.pth")["state_dict"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_a_checkpoint_from_another_run_is_not_resumed(packed: Path, tmp_path: Path) -> None:
+    make_trainer(packed, tmp_path, tiny_config(epochs=1)).fit()
+    other = make_trainer(packed, tmp_path, tiny_config(epochs=2))
+    other.run_id = "run-b"
+    assert other.try_resume() == 0
+
+
+def test_ddp_with_two_cpu_processes(packed: Path, tmp_path: Path) -> None:
+    overrides = {
+        "model.image_size": 24,
+        "train.epochs": 2,
+        "train.batch_size": 8,
+        "model.head_hidden": 16,
+    }
+    (tmp_path / "params.yaml").write_text(profiles.render("demo", overrides, REPO / "profiles"))
+    cmd = [
+        "torchrun",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        str(REPO / "stages/train.py"),
+        "--data",
+        str(packed),
+        "--models",
+        "models",
+        "--metrics",
+        "train.json",
+        "--plots",
+        "plots",
+    ]
+    done = subprocess.run(
+        cmd, cwd=tmp_path, env=tool_env(EMOTION_WORKERS="2"), capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    metrics = json.loads((tmp_path / "train.json").read_text())
+    assert metrics["epochs_run"] == 2
+    assert checkpoint.load(tmp_path / "models" / "best_model.pth")["config"]["world_size"] == 2
+    assert "world size 2" in done.stderr
+
+
+def test_shards_are_disjoint_and_equal_sized() -> None:
+    gen = torch.Generator().manual_seed(0)
+    shards = [
+        torch.cat(
+            list(
+                epoch_batches(
+                    10,
+                    2,
+                    torch.Generator().manual_seed(0),
+                    shuffle=True,
+                    drop_last=False,
+                    rank=r,
+                    world=3,
+                )
+            )
+        )
+        for r in range(3)
+    ]
+    assert {len(s) for s in shards} == {4}
+    assert set(torch.cat(shards).tolist()) == set(range(10))
+    assert len(list(epoch_batches(10, 4, gen, shuffle=False, drop_last=True))) == 2
+
+
+def test_batch_augment_is_seeded_and_keeps_range() -> None:
+    x = torch.rand(8, 1, 24, 24)
+    aug = BatchAugment(AugmentConfig())
+    a = aug(x.clone(), torch.Generator().manual_seed(1))
+    b = aug(x.clone(), torch.Generator().manual_seed(1))
+    assert torch.equal(a, b)
+    assert a.min() >= 0
+    assert a.max() <= 1
+    assert not torch.equal(a, x)
+    pre = Preprocess(48, 3, [0.5] * 3, [0.25] * 3)
+    assert pre.finish(a).shape == (8, 3, 48, 48)
+
+
+def test_class_weights_are_inverse_frequency() -> None:
+    w = inverse_frequency_weights(torch.tensor([10, 30, 0, 60]))
+    assert w[2] == 0
+    assert w[0] / w[1] == pytest.approx(3.0)
+    assert w[[0, 1, 3]].mean() == pytest.approx(1.0)
+
+
+def test_metrics_on_known_predictions() -> None:
+    y = np.array([0, 0, 1, 1, 2, 2])
+    probs = np.eye(3)[[0, 1, 1, 1, 2, 0]] * 0.8 + 0.2 / 3
+    m = classification_metrics(y, probs, ["a", "b", "c"], bins=5)
+    assert m["accuracy"] == pytest.approx(4 / 6)
+    assert m["per_class"]["b"]["recall"] == 1.0
+    assert m["per_class"]["b"]["precision"] == pytest.approx(2 / 3)
+    ece, table = expected_calibration_error(y, probs, bins=5)
+    assert ece == pytest.approx(abs(4 / 6 - (0.8 + 0.2 / 3)))
+    assert sum(row["count"] for row in table) == 6
