@@ -7,15 +7,19 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
 STAMP := $(VENV)/.installed
+FACE_MODEL := assets/face_detection_short_range.tflite
 PROFILE ?=
 PYTEST_ARGS ?=
+SERVE_ARGS ?=
+BASE ?= origin/main
+PLOTS_DIR ?= report-plots
 FER2013_ARCHIVE ?= ../shared/fer2013/fer2013_trainval.tar.gz
 
 export PATH := $(BIN):$(PATH)
 export DVC_NO_ANALYTICS := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help setup repro test test-all lint format fer2013 clean-venv
+.PHONY: help setup repro test test-all lint format fer2013 serve report clean-venv
 
 help:  ## list targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -29,7 +33,10 @@ $(STAMP): requirements.txt pyproject.toml
 		| { grep -v '^WARNING: Location' || true; }
 	@touch $@
 
-setup: $(STAMP)  ## create .venv with the pinned dependencies and the package (editable)
+$(FACE_MODEL): | $(STAMP)
+	$(BIN)/emotion fetch-face-model --dest $@
+
+setup: $(STAMP) $(FACE_MODEL)  ## create .venv with the pinned dependencies and the package (editable)
 
 repro: setup  ## run the pipeline (PROFILE=name switches params.yaml first)
 ifneq ($(PROFILE),)
@@ -56,6 +63,12 @@ fer2013: setup  ## unpack FER2013 (FER2013_ARCHIVE=...) to data/external/fer2013
 	mkdir -p data/external
 	tar -xzf $(FER2013_ARCHIVE) -C data/external
 	emotion profile use fer2013-cpu
+
+serve: setup  ## serve models/ at http://127.0.0.1:8000 (SERVE_ARGS="--variant int8 --port 8080")
+	emotion serve $(SERVE_ARGS)
+
+report: setup  ## PR report vs BASE (default origin/main): report.md + HTML plots diff in PLOTS_DIR
+	emotion report --base $(BASE) --out report.md --plots-dir $(PLOTS_DIR)
 
 clean-venv:  ## remove .venv (the next make target recreates it)
 	rm -rf $(VENV)

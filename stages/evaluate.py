@@ -9,7 +9,6 @@ import numpy as np
 import pandas as pd
 import torch
 
-from emotion import checkpoint
 from emotion.atomic import write_json, write_text
 from emotion.config import load_stage_params
 from emotion.evaluation import (
@@ -19,7 +18,7 @@ from emotion.evaluation import (
     predict,
 )
 from emotion.manifest import to_csv_text
-from emotion.model import ModelSpec, build_model
+from emotion.model import load_trained
 from emotion.plots import confusion_heatmap, reliability_diagram
 from emotion.stage import log, run_stage, worker_count
 from emotion.tensordata import Preprocess, TensorSplit
@@ -37,11 +36,8 @@ def main() -> None:
 
     p = load_stage_params("evaluate", args.params).evaluate
     torch.set_num_threads(worker_count())
-    ckpt = checkpoint.load(args.model)
-    classes = ckpt["classes"]
-    prep = ckpt["preprocessing"]
-    model = build_model(ModelSpec(**{**ckpt["model"], "pretrained": False}), prep["image_size"])
-    model.load_state_dict(ckpt["state_dict"])
+    trained = load_trained(args.model)
+    model, classes, prep = trained.model, trained.classes, trained.preprocessing
     pre = Preprocess(prep["image_size"], prep["in_chans"], prep["mean"], prep["std"])
     test = TensorSplit.load(args.data, "test", classes)
     probs = predict(model, test, pre, torch.device("cpu"), p.batch_size, p.tta_flip)

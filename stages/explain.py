@@ -9,14 +9,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from emotion import checkpoint
 from emotion.atomic import replace_dir, write_json, write_text
 from emotion.config import load_stage_params
 from emotion.explain.figures import class_grid
 from emotion.explain.layers import target_layer
 from emotion.explain.probe import background_rows, load_masks, select_probes
 from emotion.explain.run import ExplainConfig, Explainer, explain_all
-from emotion.model import ModelSpec, build_model
+from emotion.model import build_model, load_trained
 from emotion.stage import log, run_stage, worker_count
 from emotion.tensordata import Preprocess, TensorSplit
 
@@ -33,13 +32,10 @@ def main() -> None:
 
     p = load_stage_params("explain", args.params).explain
     torch.set_num_threads(worker_count())
-    ckpt = checkpoint.load(args.model)
-    classes, prep = ckpt["classes"], ckpt["preprocessing"]
-    spec = ModelSpec(**{**ckpt["model"], "pretrained": False})
-    model = build_model(spec, prep["image_size"])
-    model.load_state_dict(ckpt["state_dict"])
+    trained = load_trained(args.model)
+    model, classes, prep = trained.model, trained.classes, trained.preprocessing
     torch.manual_seed(p.seed)
-    random_model = build_model(spec, prep["image_size"])  # same architecture, random weights
+    random_model = build_model(trained.spec, prep["image_size"])  # same architecture, random init
     pre = Preprocess(prep["image_size"], prep["in_chans"], prep["mean"], prep["std"])
     cfg = ExplainConfig(
         tuple(p.methods),

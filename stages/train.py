@@ -27,7 +27,10 @@ from emotion.trainer import TrainConfig, Trainer
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--data", required=True, type=Path, help="balance output folder")
+    parser.add_argument("--data", required=True, type=Path, help="balance output (labels, val)")
+    parser.add_argument(
+        "--train", type=Path, help="folder with the training split (default: --data)"
+    )
     parser.add_argument(
         "--models", required=True, type=Path, help="folder for best_model.pth / last.pth"
     )
@@ -41,7 +44,8 @@ def main() -> None:
     ctx = setup()
     torch.set_num_threads(max(1, worker_count() // ctx.world))
     classes = json.loads((args.data / "labels.json").read_text())["classes"]
-    train = TensorSplit.load(args.data, "train", classes)
+    train_dir = args.train or args.data
+    train = TensorSplit.load(train_dir, "train", classes)
     val = TensorSplit.load(args.data, "val", classes)
     spec = ModelSpec(
         m.name,
@@ -81,9 +85,8 @@ def main() -> None:
         augment,
     )
     snapshot = {"model": m.model_dump(), "train": t.model_dump(), "world_size": ctx.world}
-    data_id = file_digest(
-        *(args.data / f for f in ("train.npy", "train.csv", "val.npy", "val.csv"))
-    )
+    splits = (train_dir / "train.npy", train_dir / "train.csv")
+    data_id = file_digest(*splits, args.data / "val.npy", args.data / "val.csv")
     code = (emotion.trainer, emotion.model, emotion.cnn, emotion.tensordata, emotion.evaluation)
     code_id = file_digest(*(Path(m.__file__) for m in code))
     run_id = fingerprint(snapshot, data_id, code_id)  # last.pth resumes only this exact run

@@ -1,18 +1,24 @@
 """End to end: `dvc repro` of a tiny config in a temp copy of the repo.
 
-One pipeline run is shared by the module: status/no-op checks, params selectivity for every
-key, push -> fresh clone -> pull, a real (non-demo) source, and a failing stage.
+One pipeline run is shared by the module: status/no-op checks, a second clean run that must
+agree exactly (reproducibility), params selectivity for every key, push -> fresh clone -> pull,
+an independent ONNX client, a real (non-demo) source, and failing stages.
 """
 
 from __future__ import annotations
 
+import ast
+import fnmatch
 import hashlib
 import json
 import shutil
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pandas as pd
 import pytest
 import yaml
 
@@ -27,7 +33,17 @@ TINY = [
     "train.epochs=2",
     "train.batch_size=16",
     "model.head_hidden=32",
+    "synth.target_total=160",
+    "synth.image_size=32",
+    "synth.steps=2",
+    "export.latency_runs=10",
+    "export.calibration_images=32",
 ]
+
+# Metric keys holding wall-clock timings (they vary run to run), dropped at any depth before
+# comparing two runs: explain's seconds_per_image, `*_s` / `*_ms` durations, export's `latency`.
+TIMING_KEYS = ("*seconds*", "*_s", "*_ms", "latency")
+DATA_GLOBS = ("data/interim/**/*.csv", "data/processed/**/*.csv", "data/**/*.npy")
 
 
 def run(cmd: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -50,10 +66,9 @@ def tree_digest(root: Path) -> dict[str, str]:
     }
 
 
-@pytest.fixture(scope="module")
-def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A committed copy of the repo (tracked + untracked, not ignored) after one tiny repro."""
-    dest = tmp_path_factory.mktemp("e2e") / "project"
+def copy_repo(dest: Path, profile: str = "demo", overrides: Sequence[str] = TINY) -> Path:
+    """The repo's files (tracked + untracked, not ignored) at ``dest``, as a new git repo,
+    with ``params.yaml`` set to ``profile`` plus ``overrides``."""
     listed = subprocess.run(
         ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
         cwd=REPO,
@@ -65,12 +80,22 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
         if (REPO / rel).is_file():
             (dest / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(REPO / rel, dest / rel)
-    remote = dest.parent / "remote"
-    run(["emotion", "profile", "use", "demo", *[a for kv in TINY for a in ("--set", kv)]], dest)
+    face_model = REPO / "assets/face_detection_short_range.tflite"  # fetched by `make setup`
+    (dest / "assets").mkdir(exist_ok=True)
+    shutil.copy2(face_model, dest / "assets" / face_model.name)
+    sets = [a for kv in overrides for a in ("--set", kv)]
+    run(["emotion", "profile", "use", profile, *sets], dest)
     run(["git", "init", "-q", "-b", "main"], dest)
     run(["git", "config", "user.email", "e2e@example.com"], dest)
     run(["git", "config", "user.name", "e2e"], dest)
-    run(["dvc", "remote", "modify", "storage", "url", str(remote)], dest)
+    return dest
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A committed copy of the repo after one tiny repro."""
+    dest = copy_repo(tmp_path_factory.mktemp("e2e") / "project")
+    run(["dvc", "remote", "modify", "storage", "url", str(dest.parent / "remote")], dest)
     run(["dvc", "repro"], dest)
     run(["git", "add", "-A"], dest)
     run(["git", "commit", "-q", "-m", "tiny demo run"], dest)
@@ -101,6 +126,92 @@ def test_second_repro_is_a_no_op(project: Path) -> None:
         assert f"Stage '{stage}' didn't change, skipping" in out
     assert (project / "dvc.lock").read_bytes() == lock
     assert tree_digest(project / "data") == before
+
+
+def without_timings(obj: Any) -> Any:
+    """``obj`` with every dict key matching TIMING_KEYS removed, at any depth."""
+    if isinstance(obj, dict):
+        return {
+            key: without_timings(value)
+            for key, value in obj.items()
+            if not any(fnmatch.fnmatchcase(key, pattern) for pattern in TIMING_KEYS)
+        }
+    if isinstance(obj, list):
+        return [without_timings(value) for value in obj]
+    return obj
+
+
+def _relative(root: Path, patterns: tuple[str, ...]) -> set[str]:
+    return {p.relative_to(root).as_posix() for pattern in patterns for p in root.glob(pattern)}
+
+
+def test_a_second_clean_run_reproduces_data_and_metrics(project: Path, tmp_path: Path) -> None:
+    """Same params, fresh copy: byte-identical manifests/arrays, identical metrics (CPU)."""
+    other = copy_repo(tmp_path / "again")
+    run(["dvc", "repro"], other)
+    files = _relative(project, DATA_GLOBS)
+    assert files == _relative(other, DATA_GLOBS)
+    assert {"data/interim/ingest/manifest.csv", "data/processed/synth/train.npy"} <= files
+    differ = [f for f in sorted(files) if (project / f).read_bytes() != (other / f).read_bytes()]
+    assert differ == []
+    metrics = _relative(project, ("metrics/*.json",))
+    assert metrics == _relative(other, ("metrics/*.json",))
+    assert {f"metrics/{n}.json" for n in ("eda", "synth", "eval", "export")} <= metrics
+    for rel in sorted(metrics):
+        first, second = (
+            without_timings(json.loads((r / rel).read_text())) for r in (project, other)
+        )
+        assert first, f"{rel}: nothing left to compare once timings are removed"
+        assert first == second, rel
+    models = ("models/best_model.pth", "models/model.onnx", "models/model.int8.onnx")
+    assert [hashlib.md5((project / m).read_bytes()).hexdigest() for m in models] == [
+        hashlib.md5((other / m).read_bytes()).hexdigest() for m in models
+    ]
+
+
+def test_an_independent_onnx_client_reproduces_the_test_accuracy(project: Path) -> None:
+    """Only onnxruntime, numpy, Pillow and models/model.json: same predictions as evaluate."""
+    from . import independent_client
+
+    imports = set()
+    for node in ast.walk(ast.parse(Path(independent_client.__file__).read_text())):
+        if isinstance(node, ast.Import):
+            imports |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            imports.add((node.module or "").split(".")[0])
+    assert imports <= {"__future__", "json", "pathlib", "numpy", "onnxruntime", "PIL"}
+
+    test = pd.read_csv(project / "data/processed/balance/test.csv", keep_default_na=False)
+    predicted = independent_client.predict(project / "models", [project / p for p in test["path"]])
+    expected = pd.read_csv(project / "data/evaluate/predictions.csv", keep_default_na=False)
+    assert predicted == list(expected["predicted"])
+    accuracy = float(np.mean(np.array(predicted) == test["label"].to_numpy()))
+    assert accuracy == pytest.approx(
+        json.loads((project / "metrics/eval.json").read_text())["accuracy"], abs=5e-7
+    )
+
+
+def test_failed_export_parity_keeps_the_previous_model_files(project: Path, tmp_path: Path) -> None:
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["export"]["parity_atol"] = 1e-15
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    before = tree_digest(project / "models")
+    cmd = ["python", "stages/export.py", "--data", "data/processed/balance"]
+    cmd += [
+        "--model",
+        "models/best_model.pth",
+        "--out",
+        "models",
+        "--metrics",
+        "metrics/export.json",
+    ]
+    done = run([*cmd, "--params", str(tmp_path / "params.yaml")], project, check=False)
+    assert done.returncode == 2
+    assert "ONNX parity failed" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert tree_digest(project / "models") == before
+    assert not list((project / "models").glob(".export-*"))
+    assert stale_stages(project) == set()
 
 
 def _mutate(value: Any) -> Any:
@@ -146,9 +257,13 @@ def test_push_then_fresh_clone_and_pull_restores_the_workspace(
     run(["git", "clone", "-q", str(project), str(clone)], tmp_path)
     assert not (clone / "data/raw/demo").exists()
     run(["dvc", "pull"], clone)
+    face_model = "assets/face_detection_short_range.tflite"  # `make setup` fetches it (PyPI)
+    (clone / "assets").mkdir()
+    shutil.copy2(project / face_model, clone / face_model)
     for folder in ("data", "models"):
         assert tree_digest(clone / folder) == tree_digest(project / folder)
     assert stale_stages(clone) == set()
+    assert run(["dvc", "metrics", "diff", "--json"], clone).stdout.strip() in ("", "{}")
 
 
 def test_failing_stage_names_the_file_and_keeps_previous_outputs(

@@ -1,4 +1,4 @@
-"""The ``emotion`` command: profiles and params checks (serving arrives with the export stage)."""
+"""The ``emotion`` command: profiles, params checks, face-model fetch, PR report and serving."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from pathlib import Path
 from emotion import profiles
 from emotion.config import PARAMS_FILE, load_params
 from emotion.errors import EmotionError
+from emotion.facedetect import DEFAULT_FACE_MODEL, fetch_face_model
+from emotion.report import add_report_parser
 
 
 def _profile(args: argparse.Namespace) -> None:
@@ -33,6 +35,27 @@ def _check(args: argparse.Namespace) -> None:
     print(f"{args.params}: OK")
 
 
+def _fetch_face_model(args: argparse.Namespace) -> None:
+    print(f"{fetch_face_model(args.dest)}: OK")
+
+
+def _serve(args: argparse.Namespace) -> None:
+    import uvicorn  # heavy imports only for this command
+
+    from emotion.serve import ServeSettings, create_app
+
+    settings = ServeSettings(
+        model_dir=args.model_dir,
+        variant=args.variant,
+        detect_face=args.detect_face,
+        face_fallback=args.face_fallback,
+        face_model=args.face_model,
+        max_upload_mb=args.max_upload_mb,
+        max_pixels=args.max_pixels,
+    )
+    uvicorn.run(create_app(settings), host=args.host, port=args.port)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The CLI's argument parser."""
     parser = argparse.ArgumentParser(prog="emotion", description=__doc__)
@@ -55,6 +78,37 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check", help="validate params.yaml against the schema")
     check.add_argument("--params", type=Path, default=Path(PARAMS_FILE))
     check.set_defaults(func=_check)
+
+    fetch = sub.add_parser(
+        "fetch-face-model", help="put the pinned BlazeFace model (from PyPI) at --dest"
+    )
+    fetch.add_argument("--dest", type=Path, default=DEFAULT_FACE_MODEL)
+    fetch.set_defaults(func=_fetch_face_model)
+
+    serve = sub.add_parser(
+        "serve", help="serve the exported model: HTTP API (POST /predict) and a web page at /"
+    )
+    serve.add_argument("--model-dir", type=Path, default=Path("models"))
+    serve.add_argument("--variant", choices=["fp32", "int8"], default="fp32")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument(
+        "--detect-face",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="crop the largest detected face before classifying",
+    )
+    serve.add_argument(
+        "--face-fallback",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="no face found: classify the whole image instead of answering 422",
+    )
+    serve.add_argument("--face-model", type=Path, default=DEFAULT_FACE_MODEL)
+    serve.add_argument("--max-upload-mb", type=float, default=10.0)
+    serve.add_argument("--max-pixels", type=int, default=40_000_000)
+    serve.set_defaults(func=_serve)
+    add_report_parser(sub)
     return parser
 
 

@@ -215,6 +215,64 @@ class ExplainParams(Section):
     sanity_threshold: Annotated[float, Field(gt=-1.0, le=1.0)]
 
 
+class SynthParams(Section):
+    """Stable Diffusion synthesis with quality control (stage ``synthesize``)."""
+
+    enabled: bool
+    launcher: str
+    model_id: str
+    revision: str | None
+    target_total: Annotated[int, Field(ge=0)]
+    max_synthetic_fraction: Annotated[float, Field(ge=0.0, lt=1.0)]
+    oversample: Annotated[float, Field(ge=1.0, le=10.0)]
+    max_rounds: Annotated[int, Field(ge=1, le=20)]
+    seed: int
+    steps: PositiveInt
+    guidance_scale: NonNegativeFloat
+    image_size: Annotated[int, Field(ge=32, le=1024, multiple_of=8)]
+    batch_size: PositiveInt
+    dtype: Literal["auto", "float32", "float16", "bfloat16"]
+    prompt_template: str
+    expressions: dict[str, str]
+    styles: Annotated[list[str], Field(min_length=1)]
+    negative_prompt: str
+    face_model: str
+    min_face_confidence: Probability
+    min_face_size: Annotated[float, Field(ge=0.0, le=1.0)]
+    face_margin: Annotated[float, Field(ge=0.0, le=1.0)]
+    min_sharpness: NonNegativeFloat
+    phash_min_distance: Annotated[int, Field(ge=0, le=32)]
+
+    @model_validator(mode="after")
+    def _check(self) -> SynthParams:
+        missing = [c for c in CLASSES if c not in self.expressions]
+        extra = sorted(set(self.expressions) - set(CLASSES))
+        if missing or extra:
+            raise ValueError(
+                f"expressions needs one phrase per class {list(CLASSES)}; "
+                f"missing {missing}, unknown {extra}"
+            )
+        for field in ("{expression}", "{emotion}"):
+            if field not in self.prompt_template:
+                raise ValueError(f"prompt_template must contain {field}")
+        return self
+
+
+class ExportParams(Section):
+    """ONNX export, parity proof, int8 quantization and latency benchmark (stage ``export``)."""
+
+    opset: Annotated[int, Field(ge=7)]
+    fallback_opset: Annotated[int, Field(ge=7)]
+    parity_atol: Annotated[float, Field(gt=0.0)]
+    quantize: Literal["static", "dynamic"]
+    per_channel: bool
+    reduce_range: bool
+    calibration_images: PositiveInt
+    latency_runs: Annotated[int, Field(ge=10)]
+    throughput_batch: PositiveInt
+    face_margin: Annotated[float, Field(ge=0.0, le=1.0)]
+
+
 class Params(Section):
     """The whole ``params.yaml``."""
 
@@ -222,10 +280,12 @@ class Params(Section):
     ingest: IngestParams
     split: SplitParams
     balance: BalanceParams
+    synth: SynthParams
     model: ModelParams
     train: TrainParams
     evaluate: EvaluateParams
     explain: ExplainParams
+    export: ExportParams
 
 
 #: Which params sections each DVC stage reads. ``dvc.yaml`` must declare all their leaf keys.
@@ -233,9 +293,11 @@ STAGE_SECTIONS: dict[str, tuple[str, ...]] = {
     "demo_data": ("demo_data",),
     "ingest": ("ingest",),
     "balance": ("split", "balance"),
+    "synthesize": ("synth",),
     "train": ("model", "train"),
     "evaluate": ("evaluate",),
     "explain": ("explain",),
+    "export": ("export",),
 }
 
 

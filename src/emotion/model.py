@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import timm
@@ -12,6 +13,7 @@ from timm.data import resolve_model_data_config
 from torch import nn
 
 import emotion.cnn  # noqa: F401  (registers emotion_cnn_* with timm)
+from emotion import checkpoint
 from emotion.errors import ConfigError
 
 #: Seed-project names that timm now spells differently.
@@ -88,6 +90,26 @@ def build_model(spec: ModelSpec, image_size: int | None = None) -> EmotionNet:
     """Backbone + head for ``spec`` (``image_size`` for fixed-grid models such as ViT)."""
     backbone = create_backbone(spec, image_size)
     return EmotionNet(backbone, spec.num_classes, spec.head_hidden, spec.head_dropout)
+
+
+@dataclass(frozen=True)
+class TrainedModel:
+    """A trained network in eval mode with what a client needs to feed it."""
+
+    model: EmotionNet
+    spec: ModelSpec
+    classes: list[str]
+    preprocessing: dict[str, Any]
+
+
+def load_trained(path: Path) -> TrainedModel:
+    """Rebuild the network saved in a ``best_model.pth`` checkpoint (no hub download)."""
+    ckpt = checkpoint.load(path)
+    spec = ModelSpec(**{**ckpt["model"], "pretrained": False})
+    prep = ckpt["preprocessing"]
+    model = build_model(spec, prep["image_size"])
+    model.load_state_dict(ckpt["state_dict"])
+    return TrainedModel(model.eval(), spec, list(ckpt["classes"]), prep)
 
 
 def normalization(model: EmotionNet, in_chans: int) -> tuple[list[float], list[float]]:

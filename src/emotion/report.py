@@ -1,0 +1,251 @@
+"""Pull-request report: what changed against a base git revision, as markdown.
+
+Runs DVC's own ``metrics diff`` and ``params diff`` (metrics and plot data are committed with
+``cache: false``, so nothing needs pulling) and adds a per-class recall table computed from the
+test confusion data at the base revision and in the workspace. Optionally writes the HTML of
+``dvc plots diff`` for CI artifacts.
+
+    python -m emotion.report --base origin/main --out report.md --plots-dir report-plots
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import os
+import shutil
+import subprocess
+import sys
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+from emotion.atomic import write_text
+from emotion.errors import EmotionError
+
+CONFUSION = "plots/evaluate/confusion.csv"
+
+Confusion = Counter[tuple[str, str]]  # (actual, predicted) -> number of test images
+
+
+@dataclass(frozen=True)
+class Revision:
+    """A git revision as the user named it, with its short commit hash."""
+
+    name: str
+    sha: str
+
+    def __str__(self) -> str:
+        return f"`{self.name}` ({self.sha})" if self.name != self.sha else f"`{self.sha}`"
+
+
+def _tool(name: str) -> str:
+    """``name`` from the running interpreter's environment, else from PATH."""
+    local = Path(sys.executable).parent / name
+    return str(local) if local.is_file() else shutil.which(name) or name
+
+
+def _run(cmd: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
+    try:
+        return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, check=False)
+    except FileNotFoundError:
+        raise EmotionError(f"`{cmd[0]}` not found: install it or run `make setup`") from None
+
+
+def _git(project: Path, *args: str) -> str | None:
+    """``git args`` output (stripped), or None when git fails."""
+    done = _run(["git", *args], project)
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+def _dvc(project: Path, *args: str) -> str:
+    cmd = [_tool("dvc"), *args]
+    done = _run(cmd, project)
+    if done.returncode != 0:
+        detail = (done.stderr or done.stdout).strip().splitlines()
+        raise EmotionError(
+            f"`dvc {' '.join(args)}` failed in {project.resolve()} (exit {done.returncode}): "
+            f"{detail[-1] if detail else 'no output'}; check that it is a DVC project and run "
+            "the same command by hand for the full message"
+        )
+    return done.stdout
+
+
+def resolve(name: str, project: Path) -> Revision:
+    """The commit ``name`` names; EmotionError if it is unknown or ``project`` is not in git."""
+    if _git(project, "rev-parse", "--show-toplevel") is None:
+        raise EmotionError(
+            f"{project.resolve()} is not inside a git repository: run the report in a clone "
+            "of the project"
+        )
+    sha = _git(project, "rev-parse", "--verify", "--quiet", "--short", f"{name}^{{commit}}")
+    if sha is None:
+        raise EmotionError(
+            f"unknown git revision '{name}': pass an existing branch, tag or commit, or fetch it "
+            "first (`git fetch origin main`; in CI check out with `fetch-depth: 0`)"
+        )
+    return Revision(name, sha)
+
+
+def _head(project: Path) -> Revision:
+    sha = _git(project, "rev-parse", "--short", "HEAD") or "no commit"
+    branch = _git(project, "rev-parse", "--abbrev-ref", "HEAD")
+    return Revision(branch if branch and branch != "HEAD" else sha, sha)
+
+
+FOLD_ROWS = 15  # longer tables are folded into a <details> block to keep the comment short
+
+
+def _dvc_section(title: str, md_table: str, empty: str) -> str:
+    """A section holding DVC's markdown table, ``empty`` if it has no data rows."""
+    table = md_table.strip()
+    rows = sum(line.startswith("|") for line in table.splitlines()) - 2  # header + separator
+    if rows <= 0:
+        body = empty
+    elif rows > FOLD_ROWS:
+        body = f"<details><summary>{rows} changes</summary>\n\n{table}\n\n</details>"
+    else:
+        body = table
+    return f"### {title}\n\n{body}\n"
+
+
+def read_confusion(text: str, origin: str) -> Confusion:
+    """Count (actual, predicted) pairs of a confusion CSV (one row per test image)."""
+    rows = csv.DictReader(io.StringIO(text))
+    if not {"actual", "predicted"} <= set(rows.fieldnames or ()):
+        raise EmotionError(f"{origin}: expected columns 'actual,predicted', got {rows.fieldnames}")
+    return Counter((row["actual"], row["predicted"]) for row in rows)
+
+
+def _confusion_at(base: Revision, project: Path) -> tuple[Confusion | None, Confusion | None]:
+    old = _git(project, "show", f"{base.sha}:./{CONFUSION}")
+    path = project / CONFUSION
+    return (
+        read_confusion(old, f"{CONFUSION} at {base.name}") if old is not None else None,
+        read_confusion(path.read_text(), str(path)) if path.is_file() else None,
+    )
+
+
+def _pct(x: float | None) -> str:
+    return "—" if x is None else f"{100 * x:.1f}%"
+
+
+def _support(c: Confusion, cls: str) -> int:
+    return sum(n for (actual, _), n in c.items() if actual == cls)
+
+
+def _rate(c: Confusion, cls: str, predicted: str) -> float | None:
+    """Share of ``cls`` test images predicted as ``predicted``; None if there are none."""
+    n = _support(c, cls)
+    return c[cls, predicted] / n if n else None
+
+
+def _top_confusion(c: Confusion, cls: str) -> str | None:
+    """The class most often predicted for ``cls`` other than itself (ties: alphabetical)."""
+    wrong = sorted(
+        (-n, predicted) for (actual, predicted), n in c.items() if actual == cls != predicted
+    )
+    return wrong[0][1] if wrong else None
+
+
+def confusion_section(old: Confusion | None, new: Confusion | None, base: str) -> str:
+    """Per-class test recall before → after, with each class's top confusion now."""
+    head = f"### Test confusion (`{CONFUSION}`)\n\n"
+    if old is None or new is None:
+        missing = " and ".join(
+            side for side, c in ((f"base `{base}`", old), ("the workspace", new)) if c is None
+        )
+        return head + f"Absent at {missing}: no confusion comparison.\n"
+    if old == new:
+        return head + f"Confusion matrix unchanged ({old.total()} test images).\n"
+
+    lines = [
+        "| class | test images | recall | Δ recall | most confused with (now, was) |",
+        "|---|---|---|---|---|",
+    ]
+    for cls in sorted({actual for actual, _ in (*old, *new)}):
+        was, now = _rate(old, cls, cls), _rate(new, cls, cls)
+        delta = "—" if was is None or now is None else f"{100 * (now - was):+.1f} pp"
+        top = _top_confusion(new, cls)
+        confused = (
+            f"{top} {_pct(_rate(new, cls, top))}, {_pct(_rate(old, cls, top))}" if top else "—"
+        )
+        lines.append(
+            f"| {cls} | {_support(old, cls)} → {_support(new, cls)} | {_pct(was)} → {_pct(now)} "
+            f"| {delta} | {confused} |"
+        )
+    return head + "\n".join(lines) + "\n"
+
+
+def build_report(base: str, project: Path = Path(), plots_dir: Path | None = None) -> str:
+    """The markdown report of the workspace against revision ``base``.
+
+    With ``plots_dir``, also writes ``dvc plots diff`` HTML (every plot in dvc.yaml) there.
+    """
+    rev = resolve(base, project)
+    metrics = _dvc(project, "metrics", "diff", base, "--md")
+    params = _dvc(project, "params", "diff", base, "--md")
+    if plots_dir is not None:
+        _dvc(project, "plots", "diff", base, "--out", str(Path(plots_dir).resolve()))
+    old, new = _confusion_at(rev, project)
+    return "\n".join(
+        [
+            f"## Pipeline report: {rev} → workspace at {_head(project)}\n",
+            _dvc_section("Metrics", metrics, "No metric changes."),
+            _dvc_section("Params", params, "No params changes."),
+            confusion_section(old, new, base),
+        ]
+    )
+
+
+def _report(args: argparse.Namespace) -> None:
+    text = build_report(args.base, plots_dir=args.plots_dir)
+    if args.out is None:
+        print(text, end="")
+    else:
+        write_text(args.out, text)
+
+
+def _configure(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    parser.add_argument(
+        "--base", required=True, help="git revision to compare against, e.g. origin/main"
+    )
+    parser.add_argument("--out", type=Path, help="write the markdown here (default: stdout)")
+    parser.add_argument("--plots-dir", type=Path, help="also write `dvc plots diff` HTML here")
+    parser.set_defaults(func=_report)
+    return parser
+
+
+def add_report_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register ``emotion report`` on the CLI's subparsers."""
+    _configure(
+        sub.add_parser(
+            "report",
+            help="markdown report of metric/params/confusion changes against a git revision",
+            description=__doc__,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m emotion.report``: the same as ``emotion report``."""
+    parser = _configure(
+        argparse.ArgumentParser(
+            prog="python -m emotion.report",
+            description=__doc__,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+    )
+    args = parser.parse_args(argv)
+    try:
+        args.func(args)
+    except EmotionError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,151 @@
+"""The HTTP API and web page: ``create_app(settings)`` -> a FastAPI app (run it with uvicorn).
+
+Every error is JSON ``{"detail": "<what is wrong and what to do>"}``: 400 malformed body,
+413 too large (bytes or pixels), 415 unsupported content or image type, 422 unusable input
+(empty, corrupt, missing field, no face found), 500 a bug (logged; the server keeps serving).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib.resources import files
+from typing import Annotated
+
+from fastapi import FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
+
+from emotion.serve.images import ImageError
+from emotion.serve.inference import NoFaceError, Predictor
+from emotion.serve.schemas import (
+    ErrorResponse,
+    FaceBox,
+    HealthResponse,
+    MetadataResponse,
+    PredictResponse,
+)
+from emotion.serve.settings import ServeSettings
+from emotion.serve.uploads import FIELD, JSON_FIELD, read_image_bytes
+
+log = logging.getLogger(__name__)
+
+PREDICT_BODY = {
+    "required": True,
+    "content": {
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "required": [FIELD],
+                "properties": {FIELD: {"type": "string", "format": "binary"}},
+            }
+        },
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "required": [JSON_FIELD],
+                "properties": {
+                    JSON_FIELD: {
+                        "type": "string",
+                        "description": "image file bytes in base64; a data: URL prefix is fine",
+                    }
+                },
+            }
+        },
+    },
+}
+ERRORS = {code: {"model": ErrorResponse} for code in (400, 413, 415, 422)}
+
+
+def _error(status: int, detail: str) -> JSONResponse:
+    return JSONResponse({"detail": detail}, status_code=status)
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ImageError)
+    async def image_rejected(_: Request, exc: ImageError) -> JSONResponse:
+        return _error(exc.status, exc.detail)
+
+    @app.exception_handler(NoFaceError)
+    async def no_face(_: Request, exc: NoFaceError) -> JSONResponse:
+        return _error(422, str(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = "; ".join(f"{' '.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        return _error(422, f"invalid request: {problems}")
+
+    @app.exception_handler(Exception)
+    async def internal(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error while serving a request", exc_info=exc)
+        return _error(500, f"internal error ({type(exc).__name__}); please report it")
+
+
+def create_app(settings: ServeSettings) -> FastAPI:
+    """Load the model (and face detector) now, so that bad settings fail before serving."""
+    predictor = Predictor.from_settings(settings)
+    model = predictor.model
+    static = files("emotion.serve") / "static"
+    index_html = (static / "index.html").read_text(encoding="utf-8")
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        with predictor:
+            yield
+
+    app = FastAPI(
+        title="Emotion recognition",
+        description="Facial emotion recognition with an exported ONNX model.",
+        lifespan=lifespan,
+    )
+    app.state.predictor = predictor
+    _install_error_handlers(app)
+    app.mount("/static", StaticFiles(packages=[("emotion.serve", "static")]), name="static")
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    async def index() -> str:
+        return index_html
+
+    @app.get("/health")
+    async def health() -> HealthResponse:
+        return HealthResponse(
+            status="ok", variant=model.variant, face_detection=predictor.detects_faces
+        )
+
+    @app.get("/metadata")
+    async def metadata() -> MetadataResponse:
+        return MetadataResponse(
+            **model.describe(),
+            face_detection={
+                "enabled": predictor.detects_faces,
+                "fallback_to_whole_image": settings.face_fallback,
+                "model": settings.face_model.name if predictor.detects_faces else None,
+            },
+            limits={
+                "max_upload_bytes": settings.max_upload_bytes,
+                "max_pixels": settings.max_pixels,
+            },
+        )
+
+    @app.post("/predict", responses=ERRORS, openapi_extra={"requestBody": PREDICT_BODY})
+    async def predict(
+        request: Request,
+        detect_face: Annotated[bool, Query(description="false: classify the whole image")] = True,
+    ) -> PredictResponse:
+        """Emotion probabilities for the (largest) face in an uploaded image."""
+        data = await read_image_bytes(request, settings.max_upload_bytes)
+        result = await run_in_threadpool(predictor.predict_bytes, data, detect_face)
+        return PredictResponse(
+            predictions=result.probabilities,
+            predicted_class=result.predicted_class,
+            confidence=result.confidence,
+            processing_time=result.processing_time,
+            face_detected=result.face is not None,
+            face_box=FaceBox(**result.face.as_dict()) if result.face else None,
+            note=result.note,
+        )
+
+    return app

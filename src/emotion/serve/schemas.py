@@ -1,0 +1,53 @@
+"""JSON bodies of the API (they also document it at ``/docs``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class FaceBox(BaseModel):
+    """The detected face in pixels of the uploaded image (after EXIF orientation)."""
+
+    x: int
+    y: int
+    width: int
+    height: int
+    score: float
+
+
+class PredictResponse(BaseModel):
+    predictions: dict[str, float] = Field(description="probability per class, summing to 1")
+    predicted_class: str
+    confidence: float
+    processing_time: float = Field(description="seconds spent decoding, detecting, classifying")
+    face_detected: bool
+    face_box: FaceBox | None = None
+    note: str | None = Field(None, description="why the whole image was classified, if it was")
+
+
+class ErrorResponse(BaseModel):
+    detail: str = Field(description="what is wrong with the request and what to do")
+
+
+class HealthResponse(BaseModel):
+    status: str
+    variant: str
+    face_detection: bool
+
+
+class MetadataResponse(BaseModel):
+    labels: list[str]
+    variant: str
+    model_file: str
+    sha256: str
+    available_variants: list[str]
+    opset: int
+    input: dict[str, Any]
+    output: dict[str, Any]
+    preprocessing: dict[str, Any]
+    source: dict[str, Any]
+    providers: list[str]
+    face_detection: dict[str, Any]
+    limits: dict[str, int]

@@ -1,0 +1,37 @@
+"""What ``create_app`` needs to know: model, variant, face policy and input limits."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from emotion.errors import ConfigError
+from emotion.facedetect import DEFAULT_FACE_MODEL
+
+VARIANTS = ("fp32", "int8")
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    """Server settings (the ``emotion serve`` options, minus host and port).
+
+    ``face_fallback`` classifies the whole frame when no face is found instead of answering 422.
+    """
+
+    model_dir: Path = Path("models")
+    variant: str = "fp32"
+    detect_face: bool = True
+    face_fallback: bool = False
+    face_model: Path = DEFAULT_FACE_MODEL
+    max_upload_mb: float = 10.0
+    max_pixels: int = 40_000_000
+
+    def __post_init__(self) -> None:
+        if self.variant not in VARIANTS:
+            raise ConfigError(f"variant must be one of {VARIANTS}, got {self.variant!r}")
+        if self.max_upload_mb <= 0 or self.max_pixels <= 0:
+            raise ConfigError("max_upload_mb and max_pixels must be positive")
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return int(self.max_upload_mb * 1024 * 1024)

@@ -1,0 +1,1 @@
+"""Synthetic training images: Stable Diffusion generation, quality control and provenance."""

@@ -1,0 +1,94 @@
+"""The generation cache: one record (+ face crop) per slot, kept across runs for resume.
+
+A slot's record is valid only for the exact generation settings it was made with (its ``key``),
+so a rerun reuses what it can and regenerates the rest. The JSON record is written last and
+atomically: its presence means the slot is complete, whatever happened to the process after.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from emotion.atomic import write_bytes, write_json
+
+
+def settings_key(settings: Mapping[str, Any]) -> str:
+    """A digest of the settings that determine a slot's image and measurements."""
+    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:20]
+
+
+@dataclass(frozen=True)
+class SlotRecord:
+    """A generated candidate: provenance, QC measurements and its stored crop (if any)."""
+
+    data: dict[str, Any]
+
+    @property
+    def slot_id(self) -> str:
+        return self.data["slot_id"]
+
+
+class SlotStore:
+    """Slot records under ``root/<class>/<index>.json`` with the face crop as ``.png``."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def _json(self, label: str, index: int) -> Path:
+        return self.root / label / f"{index:06d}.json"
+
+    def image_path(self, label: str, index: int) -> Path:
+        return self.root / label / f"{index:06d}.png"
+
+    def get(self, label: str, index: int, key: str) -> SlotRecord | None:
+        """The stored record if it was made with settings ``key``."""
+        path = self._json(label, index)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (FileNotFoundError, json.JSONDecodeError):
+            return None
+        if data.get("key") != key:
+            return None
+        if data.get("image") and not self.image_path(label, index).is_file():
+            return None
+        return SlotRecord(data)
+
+    def put(self, label: str, index: int, data: dict[str, Any], crop: np.ndarray | None) -> None:
+        if crop is not None:
+            buf = _png(crop)
+            write_bytes(self.image_path(label, index), buf)
+            data = {**data, "image": self.image_path(label, index).as_posix()}
+            data["image_sha256"] = hashlib.sha256(buf).hexdigest()
+        else:
+            data = {**data, "image": None, "image_sha256": None}
+        write_json(self._json(label, index), data)
+
+    def load_image(self, label: str, index: int) -> np.ndarray:
+        with Image.open(self.image_path(label, index)) as im:
+            return np.asarray(im.convert("L"), dtype=np.uint8)
+
+    def prune(self, keep: Iterable[tuple[str, int]]) -> int:
+        """Delete slot files not in ``keep`` (made with other settings); returns how many."""
+        wanted = {self._json(label, i) for label, i in keep}
+        wanted |= {p.with_suffix(".png") for p in wanted}
+        removed = 0
+        for path in sorted(self.root.glob("*/*")):
+            if path.suffix in (".json", ".png") and path not in wanted:
+                path.unlink()
+                removed += 1
+        return removed
+
+
+def _png(gray: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(gray, "L").save(buf, format="PNG", optimize=False)
+    return buf.getvalue()

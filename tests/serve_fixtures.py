@@ -1,0 +1,95 @@
+"""A real exported model for serving tests: a tiny untrained CNN, fp32 + int8 ONNX + model.json."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import io
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import torch
+import uvicorn
+from fastapi import FastAPI
+from PIL import Image
+from skimage import data as skdata
+
+from emotion.contract import CONTRACT_FILE, ModelContract, Preprocessing
+from emotion.model import ModelSpec, build_model, normalization
+from emotion.onnx_export import embed_contract, export_onnx
+from emotion.quantize import quantize
+
+CLASSES = ("angry", "fearful", "happy", "neutral", "sad", "surprised")
+IMAGE_SIZE = 48
+#: mediapipe's box for the astronaut's face (x, y, width, height) in the 512x512 photo.
+ASTRONAUT_FACE = (177, 82, 95, 95)
+FACE_MODEL = Path(__file__).resolve().parents[1] / "assets" / "face_detection_short_range.tflite"
+
+
+def export_tiny_model(out: Path, seed: int = 0) -> Path:
+    """Export an untrained ``emotion_cnn_s`` (1 channel, 48 px) the way the export stage does."""
+    torch.manual_seed(seed)
+    spec = ModelSpec(name="emotion_cnn_s", num_classes=len(CLASSES), in_chans=1, head_hidden=32)
+    model = build_model(spec, IMAGE_SIZE).eval()
+    mean, std = normalization(model, 1)
+    fp32, int8 = out / "model.onnx", out / "model.int8.onnx"
+    result = export_onnx(model, fp32, (1, IMAGE_SIZE, IMAGE_SIZE), opsets=(17,))
+    quantize(fp32, int8, "dynamic")
+    contract = ModelContract(
+        classes=CLASSES,
+        preprocessing=Preprocessing(IMAGE_SIZE, 1, tuple(mean), tuple(std)),
+        opset=result.opset,
+        source={"model_name": spec.name, "note": "untrained test model"},
+    )
+    for path in (fp32, int8):
+        embed_contract(path, contract)
+    files = {
+        name: {"path": path.name, "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+        for name, path in (("fp32", fp32), ("int8", int8))
+    }
+    dataclasses.replace(contract, files=files).save(out / CONTRACT_FILE)
+    return out
+
+
+def encode(image: Image.Image | np.ndarray, fmt: str = "PNG", **save: object) -> bytes:
+    if isinstance(image, np.ndarray):
+        image = Image.fromarray(image)
+    buf = io.BytesIO()
+    image.save(buf, format=fmt, **save)
+    return buf.getvalue()
+
+
+def astronaut() -> Image.Image:
+    return Image.fromarray(skdata.astronaut())
+
+
+def fer_crop(size: int = IMAGE_SIZE) -> Image.Image:
+    """A FER-style tight grayscale face crop: the astronaut's face box, resized to ``size``."""
+    x, y, w, h = ASTRONAUT_FACE
+    return astronaut().crop((x, y, x + w, y + h)).convert("L").resize((size, size))
+
+
+@contextmanager
+def live_server(app: FastAPI, timeout: float = 30.0) -> Iterator[str]:
+    """Serve ``app`` with uvicorn on a free loopback port in a thread; yields the base URL."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + timeout
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout)
+        sock.close()

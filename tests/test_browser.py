@@ -1,0 +1,127 @@
+"""The web page in a real browser (Debian's chromium driven by Playwright) against uvicorn.
+
+Without chromium these tests skip, unless ``EMOTION_REQUIRE_BROWSER=1`` (set by CI): then they
+fail, so a broken browser set-up cannot pass silently.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from emotion.serve import ServeSettings, create_app
+
+from .serve_fixtures import FACE_MODEL, astronaut, encode, export_tiny_model, live_server
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = Path(os.environ.get("EMOTION_CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--use-fake-device-for-media-stream",  # a synthetic webcam, granted without a prompt
+    "--use-fake-ui-for-media-stream",
+]
+BOX_COLOUR = (0x00, 0xE6, 0x76)  # app.js strokeStyle
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not CHROMIUM.is_file():
+        reason = f"{CHROMIUM} not found; install it (`apt-get install chromium`) for browser tests"
+        if os.environ.get("EMOTION_REQUIRE_BROWSER") == "1":
+            pytest.fail(f"EMOTION_REQUIRE_BROWSER=1 but {reason}")
+        pytest.skip(reason)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    model_dir = export_tiny_model(tmp_path_factory.mktemp("model"))
+    with live_server(create_app(ServeSettings(model_dir=model_dir, face_model=FACE_MODEL))) as url:
+        yield url
+
+
+@pytest.fixture
+def page(browser: Browser, server: str) -> Iterator[Page]:
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(server)
+    yield page
+    context.close()
+
+
+def choose_file(page: Page, name: str, data: bytes, mime: str) -> None:
+    page.set_input_files("#file", files=[{"name": name, "mimeType": mime, "buffer": data}])
+
+
+def check_bars(page: Page, predictions: dict[str, float]) -> None:
+    bars = page.locator("#bars li")
+    expect(bars).to_have_count(len(predictions))
+    for i, (label, probability) in enumerate(predictions.items()):
+        bar = bars.nth(i)
+        assert bar.get_attribute("data-label") == label
+        fill: Any = bar.locator(".fill").bounding_box()
+        track: Any = bar.locator(".track").bounding_box()
+        assert fill["width"] / track["width"] == pytest.approx(probability, abs=0.01)
+
+
+def test_upload_draws_the_face_box_and_the_probability_bars(page: Page, server: str) -> None:
+    png = encode(astronaut())
+    expected = httpx.post(f"{server}/predict", files={"file": ("a.png", png)}).json()
+    choose_file(page, "astronaut.png", png, "image/png")
+
+    expect(page.locator("#predicted")).to_contain_text(expected["predicted_class"])
+    check_bars(page, expected["predictions"])
+    expect(page.locator("#bars li.top")).to_have_attribute(
+        "data-label", expected["predicted_class"]
+    )
+    preview = page.locator("#preview")
+    expect(preview).to_have_attribute("data-face-box", re.compile(r"^\{.+\}$"))
+    box = expected["face_box"]
+    assert json.loads(preview.get_attribute("data-face-box") or "") == box
+    edge = [box["x"] + box["width"] // 2, box["y"]]  # middle of the box's top side
+    pixel = page.evaluate(
+        """([x, y]) => Array.from(document.getElementById("preview")
+             .getContext("2d").getImageData(x, y, 1, 1).data)""",
+        edge,
+    )
+    assert pixel[:3] == list(BOX_COLOUR)
+    expect(page.locator("#face-info")).to_contain_text(f"{box['width']}×{box['height']}")
+    expect(page.locator("#error")).to_be_hidden()
+
+
+def test_a_rejected_upload_shows_the_servers_message(page: Page) -> None:
+    choose_file(page, "notes.txt", b"definitely not an image", "text/plain")
+    error = page.locator("#error")
+    expect(error).to_be_visible()
+    expect(error).to_contain_text("not a supported image")
+    expect(page.locator("#bars li")).to_have_count(0)
+
+
+def test_webcam_snapshot_is_classified(page: Page) -> None:
+    page.uncheck("#detect-face")  # the synthetic camera shows a test pattern, not a face
+    page.click("#camera-toggle")
+    page.wait_for_function("document.getElementById('video').videoWidth > 0")
+    page.click("#camera-snap")
+    expect(page.locator("#bars li")).to_have_count(6)
+    expect(page.locator("#face-info")).to_contain_text("face detection off")
+    assert page.locator("#preview").get_attribute("data-face-box") is None
+    page.click("#camera-toggle")
+    expect(page.locator("#camera-snap")).to_be_hidden()
