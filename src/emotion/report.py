@@ -232,19 +232,9 @@ def add_report_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 def main(argv: list[str] | None = None) -> None:
     """``python -m emotion.report``: the same as ``emotion report``."""
-    parser = _configure(
-        argparse.ArgumentParser(
-            prog="python -m emotion.report",
-            description=__doc__,
-            formatter_class=argparse.RawDescriptionHelpFormatter,
-        )
-    )
-    args = parser.parse_args(argv)
-    try:
-        args.func(args)
-    except EmotionError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(2)
+    from emotion.cli import main as cli_main  # the CLI imports this module: import late
+
+    cli_main(["report", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":
