@@ -154,3 +154,27 @@ def test_cli_subcommand_prints_and_fails_cleanly(
         report.main(["--base", "v9"])
     assert failed.value.code == 2
     assert capsys.readouterr().err.startswith("error: unknown git revision 'v9'")
+
+
+def test_timing_metrics_are_folded_apart_from_quality_metrics() -> None:
+    table = (
+        "| Path | Metric | HEAD | workspace | Change |\n"
+        "|---|---|---|---|---|\n"
+        "| metrics/eval.json | accuracy | 0.5 | 0.75 | 0.25 |\n"
+        "| metrics/export.json | latency.pytorch.batch1_p50_ms | 2.6 | 3.5 | 0.9 |\n"
+        "| metrics/explain.json | methods.lime.seconds_per_image | 0.68 | 0.71 | 0.03 |\n"
+    )
+    quality, timing = report.split_timings(table)
+    assert "accuracy" in quality
+    assert "latency" not in quality
+    assert "seconds_per_image" not in quality
+    assert timing.count("metrics/") == 2
+    section = report.metrics_section(table)
+    assert section.index("accuracy") < section.index("<details>") < section.index("batch1_p50_ms")
+    assert "2 wall-clock timing changes" in section
+    rows = [line for line in table.splitlines() if "accuracy" not in line]
+    only_timings = report.metrics_section("\n".join(rows))
+    assert "No metric changes." in only_timings
+    assert report.is_timing("epoch_s")
+    assert not report.is_timing("macro_f1")
+    assert not report.is_timing("size_bytes.int8")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import fnmatch
 import io
 import os
 import shutil
@@ -111,6 +112,43 @@ def _dvc_section(title: str, md_table: str, empty: str) -> str:
     return f"### {title}\n\n{body}\n"
 
 
+#: Metric keys that record wall-clock time: they change on every run, so the report lists them
+#: apart (folded) instead of letting them bury the quality metrics.
+TIMING_KEYS = ("*seconds*", "*_s", "*_ms", "latency")
+
+
+def is_timing(metric: str) -> bool:
+    """Whether a dotted metric name (``latency.pytorch.batch1_p50_ms``) is a timing."""
+    return any(fnmatch.fnmatchcase(part, pat) for part in metric.split(".") for pat in TIMING_KEYS)
+
+
+def split_timings(md_table: str) -> tuple[str, str]:
+    """DVC's metrics table as (quality rows, timing rows), each a table or ``""``."""
+    lines = md_table.strip().splitlines()
+    if len(lines) < 3:
+        return md_table.strip(), ""
+    head, rows = lines[:2], lines[2:]
+    timing = [r for r in rows if len(r.split("|")) > 2 and is_timing(r.split("|")[2].strip())]
+    quality = [r for r in rows if r not in timing]
+    return (
+        "\n".join(head + quality) if quality else "",
+        "\n".join(head + timing) if timing else "",
+    )
+
+
+def metrics_section(md_table: str) -> str:
+    """Metric changes, with wall-clock timings folded into their own block."""
+    quality, timing = split_timings(md_table)
+    section = _dvc_section("Metrics", quality, "No metric changes.")
+    if timing:
+        n = len(timing.splitlines()) - 2
+        section += (
+            f"\n<details><summary>{n} wall-clock timing changes (they vary from run to run)"
+            f"</summary>\n\n{timing}\n\n</details>\n"
+        )
+    return section
+
+
 def read_confusion(text: str, origin: str) -> Confusion:
     """Count (actual, predicted) pairs of a confusion CSV (one row per test image)."""
     rows = csv.DictReader(io.StringIO(text))
@@ -193,7 +231,7 @@ def build_report(base: str, project: Path = Path(), plots_dir: Path | None = Non
     return "\n".join(
         [
             f"## Pipeline report: {rev} → workspace at {_head(project)}\n",
-            _dvc_section("Metrics", metrics, "No metric changes."),
+            metrics_section(metrics),
             _dvc_section("Params", params, "No params changes."),
             confusion_section(old, new, base),
         ]
