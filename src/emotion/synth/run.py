@@ -130,7 +130,9 @@ class Synthesizer:
 
     # ----------------------------------------------------------------- generation
 
-    def _record(self, slot: Slot, round_: int, image: Image.Image, seconds: float) -> None:
+    def _record(
+        self, slot: Slot, round_: int, image: Image.Image, seconds: float
+    ) -> dict[str, Any]:
         m = measure(image, self.detector, self.gen.face_margin)
         crop = None
         if m.faces:
@@ -149,7 +151,7 @@ class Synthesizer:
             "phash": f"{phash(crop):016x}" if crop is not None else None,
             "seconds": round(seconds, 6),
         }
-        self.store.put(slot.label, slot.index, data, crop)
+        return self.store.put(slot.label, slot.index, data, crop)
 
     def ensure(self, slots: Sequence[Slot], round_: int) -> int:
         """Generate and measure the slots not in the store; returns how many this rank made.
@@ -179,19 +181,14 @@ class Synthesizer:
             images = self.source(batch)
             per_image = (time.perf_counter() - start) / len(batch)
             for slot, image in zip(batch, images, strict=True):
-                self._record(slot, round_, image, per_image)
-                rec = self.store.get(slot.label, slot.index, self.gen.key(slot))
-                assert rec is not None
-                passed += self._passes_image_checks(rec.data)
+                record = self._record(slot, round_, image, per_image)
+                passed += self._image_reason(record) is None
                 done += 1
             bar.update(len(batch))
             bar.set_postfix(qc_pass=f"{passed / max(done, 1):.0%}")
         bar.close()
         barrier(self.ctx)
         return done
-
-    def _passes_image_checks(self, record: Mapping[str, Any]) -> bool:
-        return self._image_reason(record) is None
 
     def _image_reason(self, record: Mapping[str, Any]) -> str | None:
         return rejection_reason(

@@ -62,7 +62,10 @@ class SlotStore:
             return None
         return SlotRecord(data)
 
-    def put(self, label: str, index: int, data: dict[str, Any], crop: np.ndarray | None) -> None:
+    def put(
+        self, label: str, index: int, data: dict[str, Any], crop: np.ndarray | None
+    ) -> dict[str, Any]:
+        """Store a slot's record (and crop); returns the record as stored."""
         if crop is not None:
             buf = _png(crop)
             write_bytes(self.image_path(label, index), buf)
@@ -71,10 +74,7 @@ class SlotStore:
         else:
             data = {**data, "image": None, "image_sha256": None}
         write_json(self._json(label, index), data)
-
-    def load_image(self, label: str, index: int) -> np.ndarray:
-        with Image.open(self.image_path(label, index)) as im:
-            return np.asarray(im.convert("L"), dtype=np.uint8)
+        return data
 
     def prune(self, keep: Iterable[tuple[str, int]]) -> int:
         """Delete slot files not in ``keep`` (made with other settings); returns how many."""
