@@ -112,18 +112,19 @@ def main() -> None:
                 for d in decisions
             ),
         )
-        merged, merged_images = merge_train(frame, images, decisions, classes)
-        if len(merged) == len(frame):  # nothing accepted: the training split, byte for byte
-            for name in ("train.npy", "train.csv"):
-                write_bytes(args.train_out / name, (args.data / name).read_bytes())
-        else:
+        accepted = sum(d.accepted for d in decisions)
+        if accepted:
+            merged, merged_images = merge_train(frame, images, decisions, classes)
             save_array(args.train_out / "train.npy", merged_images)
             write_text(args.train_out / "train.csv", to_csv_text(merged))
+        else:  # nothing accepted: the training split passes through byte for byte
+            merged = frame
+            for name in ("train.npy", "train.csv"):
+                write_bytes(args.train_out / name, (args.data / name).read_bytes())
         status = composition(merged, classes)
         write_json(args.out / "status.json", status)
         write_json(args.out / "env_report.json", env_report(ctx.device))
         write_json(args.metrics, summary(p.enabled, p.model_id, plans, decisions, status))
-        accepted = sum(d.accepted for d in decisions)
         log.info("synthetic images: %d generated, %d accepted", len(decisions), accepted)
     teardown(ctx)
 
