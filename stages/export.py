@@ -7,7 +7,6 @@ has passed, so a failed export leaves the previous model files as they were.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import hashlib
 import tempfile
 from pathlib import Path
@@ -24,11 +23,11 @@ from emotion.evaluation import classification_metrics
 from emotion.latency import measure
 from emotion.model import TrainedModel, load_trained
 from emotion.onnx_export import (
-    embed_contract,
     export_onnx,
     ort_logits,
     ort_session,
     parity,
+    publish_contract,
     torch_logits,
 )
 from emotion.quantize import quantize
@@ -133,13 +132,7 @@ def main() -> None:
         int8_logits = ort_logits(int8_session, x_test)
 
         contract = contract_for(trained, result.opset, p.face_margin, args.model)
-        for name in (FP32, INT8):  # the contract inside each file; the sidecar adds their hashes
-            embed_contract(work / name, contract)
-        files = {
-            variant: {"path": f, "sha256": sha256(work / f), "bytes": (work / f).stat().st_size}
-            for variant, f in (("fp32", FP32), ("int8", INT8))
-        }
-        dataclasses.replace(contract, files=files).save(work / CONTRACT_FILE)
+        files = publish_contract(work, contract, {"fp32": FP32, "int8": INT8}).files
 
         name = fp32_session.get_inputs()[0].name
         with torch.inference_mode():

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
 import io
 import socket
 import threading
@@ -19,9 +17,9 @@ from fastapi import FastAPI
 from PIL import Image
 from skimage import data as skdata
 
-from emotion.contract import CONTRACT_FILE, ModelContract, Preprocessing
+from emotion.contract import ModelContract, Preprocessing
 from emotion.model import ModelSpec, build_model, normalization
-from emotion.onnx_export import embed_contract, export_onnx
+from emotion.onnx_export import export_onnx, publish_contract
 from emotion.quantize import quantize
 
 CLASSES = ("angry", "fearful", "happy", "neutral", "sad", "surprised")
@@ -46,13 +44,7 @@ def export_tiny_model(out: Path, seed: int = 0) -> Path:
         opset=result.opset,
         source={"model_name": spec.name, "note": "untrained test model"},
     )
-    for path in (fp32, int8):
-        embed_contract(path, contract)
-    files = {
-        name: {"path": path.name, "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
-        for name, path in (("fp32", fp32), ("int8", int8))
-    }
-    dataclasses.replace(contract, files=files).save(out / CONTRACT_FILE)
+    publish_contract(out, contract, {"fp32": fp32.name, "int8": int8.name})
     return out
 
 

@@ -9,6 +9,8 @@ against PyTorch is what makes an exported file trustworthy.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import hashlib
 import io
 import json
 import warnings
@@ -23,7 +25,7 @@ import torch
 from torch import nn
 
 from emotion.atomic import write_bytes
-from emotion.contract import METADATA_KEY, ModelContract
+from emotion.contract import CONTRACT_FILE, METADATA_KEY, ModelContract
 from emotion.errors import EmotionError
 
 INPUT_NAME = "input"
@@ -102,6 +104,26 @@ def embed_contract(path: Path, contract: ModelContract) -> None:
         entry.key, entry.value = key, props[key]
     proto.producer_name = "emotion-pipeline"
     write_bytes(path, proto.SerializeToString())
+
+
+def publish_contract(
+    folder: Path, contract: ModelContract, variants: dict[str, str]
+) -> ModelContract:
+    """Embed ``contract`` in each ONNX file (``variant -> file name`` in ``folder``), then save
+    ``model.json`` naming the files with their SHA-256 and size; returns the saved contract."""
+    for name in variants.values():
+        embed_contract(folder / name, contract)
+    files = {
+        variant: {
+            "path": name,
+            "sha256": hashlib.sha256((folder / name).read_bytes()).hexdigest(),
+            "bytes": (folder / name).stat().st_size,
+        }
+        for variant, name in variants.items()
+    }
+    published = dataclasses.replace(contract, files=files)
+    published.save(folder / CONTRACT_FILE)
+    return published
 
 
 def read_contract(path: Path) -> ModelContract:
