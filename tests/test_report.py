@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import subprocess
 from collections import Counter
 from pathlib import Path
 
 import pytest
+import yaml
 
 from emotion import report
 from emotion.errors import EmotionError
@@ -178,3 +180,200 @@ def test_timing_metrics_are_folded_apart_from_quality_metrics() -> None:
     assert report.is_timing("epoch_s")
     assert not report.is_timing("macro_f1")
     assert not report.is_timing("size_bytes.int8")
+
+
+# A project as a workstation PR carries it: the stage runs on a GPU with torchrun and reads a
+# dataset that is not here, so the report must come from the committed results alone.
+TRAIN_CMD = "touch RAN && torchrun --nproc_per_node=gpu stages/train.py --data {source}"
+WORKSTATION_DVC_YAML = """\
+stages:
+  train:
+    cmd: TRAIN_CMD
+    deps:
+      - ${ingest.source}
+    params:
+      - ingest.source
+      - model
+      - train.epochs
+    metrics:
+      - metrics/eval.json:
+          cache: false
+    plots:
+      - plots/evaluate/confusion.csv:
+          cache: false
+          template: confusion
+          x: actual
+          y: predicted
+""".replace("TRAIN_CMD", TRAIN_CMD.format(source="${ingest.source}"))
+
+DEMO = {"ingest": {"source": "data/raw/demo"}, "model": {"name": "emotion_cnn_s", "size": 48}}
+WORKSTATION = {
+    "ingest": {"source": "data/external/fer2013"},
+    "model": {"name": "resnet50", "size": 224},
+}
+
+
+def lock_yaml(params: dict[str, object], epochs: int, outs: dict[str, str]) -> str:
+    """A dvc.lock as `dvc repro` writes it for WORKSTATION_DVC_YAML."""
+    source = params["ingest"]["source"]  # type: ignore[index]
+    lock = {
+        "schema": "2.0",
+        "stages": {
+            "train": {
+                "cmd": TRAIN_CMD.format(source=source),
+                "deps": [
+                    {
+                        "path": source,
+                        "hash": "md5",
+                        "md5": "0" * 32 + ".dir",
+                        "size": 9,
+                        "nfiles": 3,
+                    }
+                ],
+                "params": {
+                    "params.yaml": {
+                        "ingest.source": source,
+                        "model": params["model"],
+                        "train.epochs": epochs,
+                    }
+                },
+                "outs": [
+                    {
+                        "path": path,
+                        "hash": "md5",
+                        "md5": hashlib.md5(text.encode()).hexdigest(),
+                        "size": len(text),
+                    }
+                    for path, text in outs.items()
+                ],
+            }
+        },
+    }
+    return yaml.safe_dump(lock, sort_keys=False)
+
+
+def commit_run(
+    root: Path, params: dict[str, object], epochs: int, accuracy: float, locked_epochs: int
+) -> str:
+    """Commit params.yaml, the metrics and confusion of a run, and its dvc.lock."""
+    (root / "params.yaml").write_text(yaml.safe_dump({**params, "train": {"epochs": epochs}}))
+    sad = [("sad", "sad")] * round(10 * accuracy) + [("sad", "happy")] * round(10 - 10 * accuracy)
+    outs = {
+        "metrics/eval.json": json.dumps({"accuracy": accuracy}),
+        report.CONFUSION: confusion_csv([("happy", "happy")] * 10 + sad),
+    }
+    for path, text in outs.items():
+        (root / path).write_text(text)
+    (root / "dvc.lock").write_text(lock_yaml(params, locked_epochs, outs))
+    run(["git", "add", "-A"], root)
+    run(["git", "commit", "-q", "-m", f"run: {params['model']}"], root)  # type: ignore[index]
+    return run(["git", "rev-parse", "--short", "HEAD"], root)
+
+
+def workstation_project(root: Path, head_locked_epochs: int) -> tuple[str, str]:
+    """A `main` demo run, then branch `feature` with a workstation run; returns both shas."""
+    run(["git", "init", "-q", "-b", "main"], root)
+    run(["git", "config", "user.email", "report@example.com"], root)
+    run(["git", "config", "user.name", "report"], root)
+    run(["dvc", "init", "-q"], root)
+    (root / "dvc.yaml").write_text(WORKSTATION_DVC_YAML)
+    (root / "metrics").mkdir()
+    (root / "plots/evaluate").mkdir(parents=True)
+    base = commit_run(root, DEMO, 18, 0.6, 18)
+    run(["git", "checkout", "-q", "-b", "feature"], root)
+    head = commit_run(root, WORKSTATION, 80, 0.9, head_locked_epochs)
+    return base, head
+
+
+def emotion_report(root: Path, out_dir: Path) -> str:
+    """`emotion report --base main` as a user (or CI) runs it; the markdown it wrote."""
+    out, plots = out_dir / "report.md", out_dir / "plots"
+    done = subprocess.run(
+        ["emotion", "report", "--base", "main", "--out", str(out), "--plots-dir", str(plots)],
+        cwd=root,
+        env=tool_env(),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return out.read_text()
+
+
+@pytest.mark.e2e
+def test_report_of_a_workstation_run_reads_committed_results_only(tmp_path: Path) -> None:
+    root = tmp_path / "project"
+    root.mkdir()
+    base, head = workstation_project(root, head_locked_epochs=80)
+    text = emotion_report(root, tmp_path)
+
+    assert row(text, "accuracy")[2:4] == ["0.6", "0.9"]
+    assert row(text, "ingest.source")[-2:] == ["data/raw/demo", "data/external/fer2013"]
+    assert row(text, "model.name")[-2:] == ["emotion_cnn_s", "resnet50"]
+    assert row(text, "train.epochs")[-2:] == ["18", "80"]
+    assert row(text, "| sad |")[2] == "60.0% → 90.0%"
+    assert "### Provenance" in text
+    assert "no pipeline stage was run for this report" in text
+    assert f"- head commit `feature` ({head}): dvc.lock matches params.yaml (1 stage)" in text
+    assert f"- base commit `main` ({base}): dvc.lock matches params.yaml (1 stage)" in text
+    assert "may not correspond" not in text
+    assert "uncommitted" not in text
+    assert "confusion" in (tmp_path / "plots/index.html").read_text()
+    # nothing ran: no stage output, no dataset, the workspace is exactly the head commit
+    assert not (root / "RAN").exists()
+    assert not (root / "data").exists()
+    assert run(["git", "status", "--porcelain"], root) == ""
+
+
+@pytest.mark.e2e
+def test_report_warns_when_dvc_lock_disagrees_with_params(tmp_path: Path) -> None:
+    root = tmp_path / "project"
+    root.mkdir()
+    base, head = workstation_project(root, head_locked_epochs=60)  # epochs edited after the run
+    text = emotion_report(root, tmp_path)
+
+    assert (
+        f"- head commit `feature` ({head}): ⚠️ **dvc.lock disagrees with params.yaml** (1 param): "
+        "metrics may not correspond to params.yaml; run `dvc repro` and commit dvc.lock"
+    ) in text
+    assert "  - `train`: `train.epochs` (dvc.lock 60, params.yaml 80)" in text
+    assert f"- base commit `main` ({base}): dvc.lock matches params.yaml (1 stage)" in text
+    assert text.count("may not correspond") == 1
+    assert not (root / "RAN").exists()
+
+
+def test_lock_mismatches_compares_each_recorded_param() -> None:
+    lock = report.load_yaml(
+        "stages:\n"
+        "  prepare:\n"
+        "    params:\n"
+        "      params.yaml: {a.scale: [1.0, 1.25], a.lr: 1e-4, a.rates: {x: 1}}\n"
+        "      other.yaml: {b: 1}\n"
+        "  train:\n"
+        "    params:\n"
+        "      params.yaml: {a.scale.1: 1.25, a.gone: 3}\n"
+        "  copy:\n"
+        "    cmd: cp a b\n",
+        "dvc.lock",
+    )
+    params = report.load_yaml("a:\n  scale: [1.0, 1.25]\n  lr: 0.0001\n  rates: {x: 2}\n", "p")
+    found = report.lock_mismatches(lock, params)
+    assert [(m.stage, m.key) for m in found] == [("prepare", "a.rates"), ("train", "a.gone")]
+    assert str(found[0]) == '`prepare`: `a.rates` (dvc.lock {"x": 1}, params.yaml {"x": 2})'
+    assert str(found[1]) == "`train`: `a.gone` (dvc.lock 3, params.yaml missing)"
+    with pytest.raises(EmotionError, match=r"dvc.lock at main: no `stages:` mapping; regenerate"):
+        report.lock_mismatches({"schema": "2.0"}, params, "dvc.lock at main")
+    with pytest.raises(EmotionError, match=r"params.yaml at main: not valid YAML .*; fix it"):
+        report.load_yaml("a: [1\n", "params.yaml at main")
+
+
+def test_provenance_names_uncommitted_results_and_missing_lock() -> None:
+    head = report.LockCheck(report.Revision("HEAD", "abc1234"), 2, [])
+    base = report.LockCheck(report.Revision("origin/main", "def5678"), None, [])
+    text = report.provenance_section(head, base, ["metrics/eval.json", "params.yaml"])
+    assert "- head commit `HEAD` (abc1234): dvc.lock matches params.yaml (2 stages)" in text
+    assert "- base commit `origin/main` (def5678): no dvc.lock committed" in text
+    assert (
+        "- ⚠️ uncommitted changes in `metrics/eval.json`, `params.yaml`: the tables show the "
+        "workspace, not commit abc1234"
+    ) in text

@@ -1,9 +1,11 @@
 """Pull-request report: what changed against a base git revision, as markdown.
 
 Runs DVC's own ``metrics diff`` and ``params diff`` (metrics and plot data are committed with
-``cache: false``, so nothing needs pulling) and adds a per-class recall table computed from the
-test confusion data at the base revision and in the workspace. Optionally writes the HTML of
-``dvc plots diff`` for CI artifacts.
+``cache: false``, so nothing needs pulling and no stage is rerun) and adds a per-class recall
+table computed from the test confusion data at the base revision and in the workspace. A
+provenance section names the head and base commits and checks that each commit's ``dvc.lock``
+records the params its ``params.yaml`` holds. Optionally writes the HTML of ``dvc plots diff``
+for CI artifacts.
 
     python -m emotion.report --base origin/main --out report.md --plots-dir report-plots
 """
@@ -14,18 +16,28 @@ import argparse
 import csv
 import fnmatch
 import io
+import json
 import os
 import shutil
 import subprocess
 import sys
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
 
 from emotion.atomic import write_text
 from emotion.errors import EmotionError
 
 CONFUSION = "plots/evaluate/confusion.csv"
+LOCK = "dvc.lock"
+PARAMS = "params.yaml"
+#: Git-tracked paths the report is read from; uncommitted changes there are named in the report.
+RESULTS = ("dvc.yaml", LOCK, PARAMS, "metrics", "plots")
 
 Confusion = Counter[tuple[str, str]]  # (actual, predicted) -> number of test images
 
@@ -94,6 +106,139 @@ def _head(project: Path) -> Revision:
     sha = _git(project, "rev-parse", "--short", "HEAD") or "no commit"
     branch = _git(project, "rev-parse", "--abbrev-ref", "HEAD")
     return Revision(branch if branch and branch != "HEAD" else sha, sha)
+
+
+MISSING = object()  # a dotted key absent from params.yaml
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    """A param whose value in dvc.lock (the last run) differs from params.yaml."""
+
+    stage: str
+    key: str
+    locked: Any
+    current: Any
+
+    def __str__(self) -> str:
+        return (
+            f"`{self.stage}`: `{self.key}` (dvc.lock {_value(self.locked)}, "
+            f"params.yaml {_value(self.current)})"
+        )
+
+
+def _value(x: Any, width: int = 40) -> str:
+    text = "missing" if x is MISSING else json.dumps(x, sort_keys=True, default=str)
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def load_yaml(text: str, origin: str) -> Any:
+    """YAML as DVC reads it (YAML 1.2: ``1e-4`` is a float); EmotionError naming ``origin``."""
+    try:
+        return YAML(typ="safe", pure=True).load(text)
+    except YAMLError as err:
+        raise EmotionError(
+            f"{origin}: not valid YAML ({str(err).splitlines()[0]}); fix it and commit it "
+            "(`dvc repro` rewrites dvc.lock)"
+        ) from None
+
+
+def lookup(params: Any, dotted: str) -> Any:
+    """The value of a DVC dotted params key (``train.lr``, ``scale_range.0``), else MISSING."""
+    node = params
+    for part in dotted.split("."):
+        if isinstance(node, Mapping) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            return MISSING
+    return node
+
+
+def lock_mismatches(lock: Any, params: Any, origin: str = LOCK) -> list[Mismatch]:
+    """Every ``params: params.yaml:`` value recorded in dvc.lock that differs from ``params``."""
+    stages = lock.get("stages") if isinstance(lock, Mapping) else None
+    if not isinstance(stages, Mapping):
+        raise EmotionError(
+            f"{origin}: no `stages:` mapping; regenerate it with `dvc repro` and commit it"
+        )
+    found = []
+    for stage, entry in stages.items():
+        recorded = (entry.get("params") or {}) if isinstance(entry, Mapping) else {}
+        for key, locked in (recorded.get(PARAMS) or {}).items():
+            current = lookup(params, key)
+            if current is MISSING or current != locked:
+                found.append(Mismatch(str(stage), str(key), locked, current))
+    return found
+
+
+@dataclass(frozen=True)
+class LockCheck:
+    """Whether a commit's dvc.lock agrees with its params.yaml (``stages`` None: no dvc.lock)."""
+
+    rev: Revision
+    stages: int | None
+    mismatches: list[Mismatch]
+
+
+def check_lock(rev: Revision, project: Path) -> LockCheck:
+    """Compare the dvc.lock and params.yaml committed at ``rev`` (read with ``git show``)."""
+    lock_text = _git(project, "show", f"{rev.sha}:./{LOCK}")
+    if not lock_text:
+        return LockCheck(rev, None, [])
+    lock = load_yaml(lock_text, f"{LOCK} at {rev.name}")
+    params_text = _git(project, "show", f"{rev.sha}:./{PARAMS}")
+    params = load_yaml(params_text, f"{PARAMS} at {rev.name}") if params_text else {}
+    mismatches = lock_mismatches(lock, params, f"{LOCK} at {rev.name}")
+    return LockCheck(rev, len(lock["stages"]), mismatches)
+
+
+def uncommitted(project: Path) -> list[str]:
+    """Result files (RESULTS) in the workspace that differ from the HEAD commit."""
+    changed = _git(project, "diff", "--name-only", "--relative", "HEAD", "--", *RESULTS)
+    new = _git(project, "ls-files", "--others", "--exclude-standard", "--", *RESULTS)
+    return sorted({*(changed or "").splitlines(), *(new or "").splitlines()})
+
+
+MAX_LISTED = 10  # mismatching params listed under a warning
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def _lock_lines(side: str, check: LockCheck) -> list[str]:
+    """The provenance bullet of one side, with its mismatching params as sub-bullets."""
+    head = f"- {side} commit {check.rev}: "
+    if check.stages is None:
+        return [head + f"no {LOCK} committed (no pipeline run recorded)"]
+    if not check.mismatches:
+        return [head + f"{LOCK} matches {PARAMS} ({_count(check.stages, 'stage')})"]
+    n, more = len(check.mismatches), len(check.mismatches) - MAX_LISTED
+    return [
+        head + f"⚠️ **{LOCK} disagrees with {PARAMS}** ({_count(n, 'param')}): metrics may not "
+        f"correspond to {PARAMS}; run `dvc repro` and commit {LOCK}",
+        *(f"  - {m}" for m in check.mismatches[:MAX_LISTED]),
+        *([f"  - … and {more} more"] if more > 0 else []),
+    ]
+
+
+def provenance_section(head: LockCheck, base: LockCheck, dirty: list[str]) -> str:
+    """Which commits the report compares, and whether their dvc.lock matches params.yaml."""
+    lines = [
+        "### Provenance\n",
+        "From the results committed in git (metrics and plots with `cache: false`, params, "
+        f"{LOCK}); no pipeline stage was run for this report.\n",
+        *_lock_lines("head", head),
+        *_lock_lines("base", base),
+    ]
+    if dirty:
+        lines.append(
+            f"- ⚠️ uncommitted changes in {', '.join(f'`{p}`' for p in dirty)}: the tables show "
+            f"the workspace, not commit {head.rev.sha}; commit them to report the commit"
+        )
+    return "\n".join(lines) + "\n"
 
 
 FOLD_ROWS = 15  # longer tables are folded into a <details> block to keep the comment short
@@ -228,9 +373,13 @@ def build_report(base: str, project: Path = Path(), plots_dir: Path | None = Non
     if plots_dir is not None:
         _dvc(project, "plots", "diff", base, "--out", str(Path(plots_dir).resolve()))
     old, new = _confusion_at(rev, project)
+    head = _head(project)
     return "\n".join(
         [
-            f"## Pipeline report: {rev} → workspace at {_head(project)}\n",
+            f"## Pipeline report: {rev} → workspace at {head}\n",
+            provenance_section(
+                check_lock(head, project), check_lock(rev, project), uncommitted(project)
+            ),
             metrics_section(metrics),
             _dvc_section("Params", params, "No params changes."),
             confusion_section(old, new, base),
