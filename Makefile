@@ -7,19 +7,18 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
 STAMP := $(VENV)/.installed
-FACE_MODEL := assets/face_detection_short_range.tflite
 PROFILE ?=
 PYTEST_ARGS ?=
 SERVE_ARGS ?=
 BASE ?= origin/main
 PLOTS_DIR ?= report-plots
-FER2013_ARCHIVE ?= ../shared/fer2013/fer2013_trainval.tar.gz
+FER2013_ARCHIVE ?=
 
 export PATH := $(BIN):$(PATH)
 export DVC_NO_ANALYTICS := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help setup repro test test-all lint format fer2013 serve report clean-venv
+.PHONY: help setup assets repro test test-slow test-all lint format fer2013 serve report clean-venv
 
 help:  ## list targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -33,21 +32,25 @@ $(STAMP): requirements.txt pyproject.toml
 		| { grep -v '^WARNING: Location' || true; }
 	@touch $@
 
-$(FACE_MODEL): | $(STAMP)
-	$(BIN)/emotion fetch-face-model --dest $@
+setup: $(STAMP)  ## create .venv with the pinned dependencies and the package (editable)
 
-setup: $(STAMP) $(FACE_MODEL)  ## create .venv with the pinned dependencies and the package (editable)
+assets: setup  ## the pinned model files (DVC stage `assets`; a no-op once they are there)
+	dvc repro --single-item assets
 
 repro: setup  ## run the pipeline (PROFILE=name switches params.yaml first)
 ifneq ($(PROFILE),)
 	emotion profile use $(PROFILE)
 endif
+	emotion check
 	dvc repro
 
-test: setup  ## fast test suite (unit + one end-to-end dvc repro of a tiny config)
+test: assets  ## fast test suite (unit + one end-to-end dvc repro of a tiny config)
 	python -m pytest $(PYTEST_ARGS)
 
-test-all: setup  ## every test, slow ones included
+test-slow: assets  ## only the tests `make test` leaves out (marked slow)
+	python -m pytest -m slow $(PYTEST_ARGS)
+
+test-all: assets  ## every test, slow ones included
 	python -m pytest -m '' $(PYTEST_ARGS)
 
 lint: setup  ## ruff lint + format check
@@ -58,13 +61,12 @@ format: setup  ## apply ruff fixes and formatting
 	ruff check --fix .
 	ruff format .
 
-fer2013: setup  ## unpack FER2013 (FER2013_ARCHIVE=...) to data/external/fer2013 and switch to fer2013-cpu
-	@test -f $(FER2013_ARCHIVE) || { echo "FER2013 archive not found: $(FER2013_ARCHIVE)"; exit 1; }
-	mkdir -p data/external
-	tar -xzf $(FER2013_ARCHIVE) -C data/external
+fer2013: setup  ## FER2013_ARCHIVE=path: put FER2013 under DVC (data/external/fer2013) + fer2013-cpu
+	@test -n "$(FER2013_ARCHIVE)" || { echo "usage: make fer2013 FER2013_ARCHIVE=path/to/fer2013.tar.gz"; exit 2; }
+	emotion dataset add $(FER2013_ARCHIVE) --name fer2013
 	emotion profile use fer2013-cpu
 
-serve: setup  ## serve models/ at http://127.0.0.1:8000 (SERVE_ARGS="--variant int8 --port 8080")
+serve: assets  ## serve models/ at http://127.0.0.1:8000 (SERVE_ARGS="--variant int8 --port 8080")
 	emotion serve $(SERVE_ARGS)
 
 report: setup  ## PR report vs BASE (default origin/main): report.md + HTML plots diff in PLOTS_DIR

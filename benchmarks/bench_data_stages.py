@@ -13,11 +13,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from emotion.config import load_params
 from emotion.demo.dataset import DemoSpec, generate_dataset
 from emotion.demo.faces import NuisanceRanges
 from emotion.ingest import ingest
 from emotion.labels import LabelMap
+from emotion.params.file import load_params
 
 
 def best_of(repeat: int, fn) -> float:

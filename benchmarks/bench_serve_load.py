@@ -31,7 +31,7 @@ import numpy as np
 from PIL import Image
 from skimage import data as skdata
 
-from emotion.facedetect import DEFAULT_FACE_MODEL
+from emotion.assets import DEFAULT_FACE_MODEL
 from emotion.serve import ServeSettings
 from emotion.serve.inference import Predictor
 

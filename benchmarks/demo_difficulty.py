@@ -20,9 +20,9 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import cross_val_score
 
-from emotion.config import load_params
 from emotion.demo.dataset import META_FILE, DemoSpec, generate_dataset
 from emotion.demo.faces import NuisanceRanges, sample_expression
+from emotion.params.file import load_params
 
 
 def main() -> None:

@@ -12,11 +12,13 @@ import pandas as pd
 from emotion.atomic import replace_dir, write_json, write_text
 from emotion.augment import AugmentSpec
 from emotion.balance import SPLIT_COLUMNS, make_variants, plan_classes, plan_variants, status_table
-from emotion.config import load_stage_params
+from emotion.config import load_sections
 from emotion.decode import load_images
 from emotion.manifest import read_manifest, to_csv_text
 from emotion.neardup import near_pairs
 from emotion.packed import save_array
+from emotion.params.balance import BalanceParams
+from emotion.params.split import SplitParams
 from emotion.plots import before_after_bars
 from emotion.split import (
     SPLITS,
@@ -60,7 +62,7 @@ def main() -> None:
     parser.add_argument("--params", default="params.yaml")
     args = parser.parse_args()
 
-    p = load_stage_params("balance", args.params)
+    p = load_sections(args.params, split=SplitParams, balance=BalanceParams)
     sp, bp = p.split, p.balance
     workers = worker_count()
     manifest = read_manifest(args.ingest / "manifest.csv")

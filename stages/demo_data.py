@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 
-from emotion.config import load_stage_params
+from emotion.config import load_sections
 from emotion.demo.dataset import DemoSpec, generate_dataset
 from emotion.demo.faces import NuisanceRanges
+from emotion.params.demo_data import DemoDataParams
 from emotion.stage import log, run_stage, worker_count
 
 
@@ -16,7 +17,7 @@ def main() -> None:
     parser.add_argument("--params", default="params.yaml")
     args = parser.parse_args()
 
-    p = load_stage_params("demo_data", args.params).demo_data
+    p = load_sections(args.params, demo_data=DemoDataParams).demo_data
     spec = DemoSpec(
         seed=p.seed,
         count=p.count,

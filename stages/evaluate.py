@@ -10,7 +10,7 @@ import pandas as pd
 import torch
 
 from emotion.atomic import write_json, write_text
-from emotion.config import load_stage_params
+from emotion.config import load_sections
 from emotion.evaluation import (
     classification_metrics,
     confusion,
@@ -19,6 +19,7 @@ from emotion.evaluation import (
 )
 from emotion.manifest import to_csv_text
 from emotion.model import load_trained
+from emotion.params.evaluate import EvaluateParams
 from emotion.plots import confusion_heatmap, reliability_diagram
 from emotion.stage import log, run_stage, worker_count
 from emotion.tensordata import Preprocess, TensorSplit
@@ -34,7 +35,7 @@ def main() -> None:
     parser.add_argument("--params", default="params.yaml")
     args = parser.parse_args()
 
-    p = load_stage_params("evaluate", args.params).evaluate
+    p = load_sections(args.params, evaluate=EvaluateParams).evaluate
     torch.set_num_threads(worker_count())
     trained = load_trained(args.model)
     model, classes, prep = trained.model, trained.classes, trained.preprocessing

@@ -10,12 +10,13 @@ import numpy as np
 import torch
 
 from emotion.atomic import replace_dir, write_json, write_text
-from emotion.config import load_stage_params
+from emotion.config import load_sections
 from emotion.explain.figures import class_grid
 from emotion.explain.layers import target_layer
 from emotion.explain.probe import background_rows, load_masks, select_probes
 from emotion.explain.run import ExplainConfig, Explainer, explain_all
 from emotion.model import build_model, load_trained
+from emotion.params.explain import ExplainParams
 from emotion.stage import log, run_stage, worker_count
 from emotion.tensordata import Preprocess, TensorSplit
 
@@ -30,7 +31,7 @@ def main() -> None:
     parser.add_argument("--params", default="params.yaml")
     args = parser.parse_args()
 
-    p = load_stage_params("explain", args.params).explain
+    p = load_sections(args.params, explain=ExplainParams).explain
     torch.set_num_threads(worker_count())
     trained = load_trained(args.model)
     model, classes, prep = trained.model, trained.classes, trained.preprocessing

@@ -1,7 +1,9 @@
 """DVC stage ``export``: ONNX with a parity proof, int8 quantization and a latency benchmark.
 
 Files are built in a temp folder inside ``--out`` and moved into place only when every check
-has passed, so a failed export leaves the previous model files as they were.
+has passed, so a failed export never leaves a model file that did not pass. (``dvc repro``
+deletes the stage's outputs before running it: ``dvc checkout export`` restores the last good
+ones from the cache.)
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import numpy as np
 import torch
 
 from emotion.atomic import write_json
-from emotion.config import load_stage_params
+from emotion.config import load_sections
 from emotion.contract import CONTRACT_FILE, ModelContract, Preprocessing
 from emotion.errors import EmotionError
 from emotion.evaluation import classification_metrics
@@ -30,6 +32,7 @@ from emotion.onnx_export import (
     publish_contract,
     torch_logits,
 )
+from emotion.params.export import ExportParams
 from emotion.quantize import quantize
 from emotion.stage import log, run_stage, worker_count
 from emotion.tensordata import Preprocess, TensorSplit
@@ -56,7 +59,8 @@ def prove_parity(reference: np.ndarray, exported: np.ndarray, atol: float) -> di
         raise EmotionError(
             f"ONNX parity failed on {proof['n']} test images: max |logit diff| "
             f"{proof['max_abs_logit_diff']:.3g} (export.parity_atol {atol}), top-1 agreement "
-            f"{proof['top1_agreement']:.4f} (must be 1.0); the previous model files are kept"
+            f"{proof['top1_agreement']:.4f} (must be 1.0); no model file was written"
+            " (`dvc checkout export` restores the last good ones)"
         )
     return proof
 
@@ -98,7 +102,7 @@ def main() -> None:
     parser.add_argument("--params", default="params.yaml")
     args = parser.parse_args()
 
-    p = load_stage_params("export", args.params).export
+    p = load_sections(args.params, export=ExportParams).export
     threads = worker_count()
     torch.set_num_threads(threads)
     trained = load_trained(args.model)

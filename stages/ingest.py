@@ -6,11 +6,12 @@ import argparse
 from pathlib import Path
 
 from emotion.atomic import replace_dir, write_json, write_text
-from emotion.config import load_stage_params
+from emotion.config import load_sections
 from emotion.eda import class_distribution, eda_metrics, sample_grid
 from emotion.ingest import ingest
 from emotion.labels import LabelMap
 from emotion.manifest import to_csv_text, write_manifest
+from emotion.params.ingest import IngestParams
 from emotion.stage import log, run_stage, worker_count
 
 
@@ -24,7 +25,7 @@ def main() -> None:
     parser.add_argument("--params", default="params.yaml")
     args = parser.parse_args()
 
-    p = load_stage_params("ingest", args.params).ingest
+    p = load_sections(args.params, ingest=IngestParams).ingest
     root = Path.cwd()
     labels = LabelMap(p.classes, p.aliases, p.drop)
     with replace_dir(args.out) as tmp:

@@ -15,13 +15,15 @@ import numpy as np
 import pandas as pd
 
 from emotion.atomic import write_bytes, write_json, write_text
-from emotion.config import load_stage_params
+from emotion.config import load_sections
 from emotion.distributed import setup, teardown
 from emotion.envreport import env_report
 from emotion.facedetect import FaceDetector
 from emotion.manifest import to_csv_text
 from emotion.neardup import phash
 from emotion.packed import load_array, save_array
+from emotion.params.synth import SynthParams
+from emotion.scratch import shared_dir
 from emotion.stage import log, run_stage
 from emotion.synth.pipeline import generate, load_pipeline, pipeline_identity, resolve_dtype
 from emotion.synth.plan import plan_synthesis
@@ -34,14 +36,13 @@ from emotion.synth.store import SlotStore
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data", required=True, type=Path, help="balance output folder")
-    parser.add_argument("--cache", required=True, type=Path, help="persistent generation cache")
     parser.add_argument("--out", required=True, type=Path, help="provenance folder")
     parser.add_argument("--train-out", required=True, type=Path, help="merged training split")
     parser.add_argument("--metrics", required=True, type=Path)
     parser.add_argument("--params", default="params.yaml")
     args = parser.parse_args()
 
-    p = load_stage_params("synthesize", args.params).synth
+    p = load_sections(args.params, synth=SynthParams).synth
     ctx = setup()
     classes = json.loads((args.data / "labels.json").read_text())["classes"]
     frame = pd.read_csv(args.data / "train.csv", keep_default_na=False)
@@ -50,7 +51,6 @@ def main() -> None:
     target = p.target_total if p.enabled else 0
     plans = plan_synthesis(counts, classes, target, p.max_synthetic_fraction)
     needs = {c.label: c.need for c in plans}
-    args.cache.mkdir(parents=True, exist_ok=True)
     if ctx.is_main:  # the plan is on disk before the first image is generated
         write_json(
             args.out / "plan.json", {"enabled": p.enabled, "classes": [c.as_dict() for c in plans]}
@@ -92,14 +92,12 @@ def main() -> None:
             device=ctx.device,
         )
 
-        store = SlotStore(args.cache)
+        store = SlotStore(shared_dir("synthesize", gen.settings()))
+        log.info("generation cache: %s", store.root)
         with FaceDetector(p.face_model, FACE_SCORE_FLOOR) as detector:
             synth = Synthesizer(gen, qc, store, source, detector, batch_size=p.batch_size, ctx=ctx)
             real_codes = np.array([phash(img) for img in images], dtype=np.uint64)
             decisions = synth.run(needs, real_codes, p.oversample, p.max_rounds)
-        if ctx.is_main:
-            pruned = store.prune((d.record["label"], d.record["index"]) for d in decisions)
-            log.info("cache: %d stale slot files removed", pruned)
 
     if ctx.is_main:
         meta = metadata_frame(decisions, p.min_face_confidence)
@@ -114,7 +112,7 @@ def main() -> None:
         )
         accepted = sum(d.accepted for d in decisions)
         if accepted:
-            merged, merged_images = merge_train(frame, images, decisions, classes)
+            merged, merged_images = merge_train(frame, images, decisions, classes, store.root)
             save_array(args.train_out / "train.npy", merged_images)
             write_text(args.train_out / "train.csv", to_csv_text(merged))
         else:  # nothing accepted: the training split passes through byte for byte

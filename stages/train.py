@@ -9,17 +9,15 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-import emotion.cnn
-import emotion.evaluation
-import emotion.model
-import emotion.tensordata
-import emotion.trainer
+from emotion import scratch
 from emotion.atomic import write_json, write_text
-from emotion.checkpoint import file_digest, fingerprint
-from emotion.config import load_stage_params
-from emotion.distributed import setup, teardown
+from emotion.config import load_sections
+from emotion.distributed import broadcast, setup, teardown
 from emotion.manifest import to_csv_text
 from emotion.model import ModelSpec
+from emotion.params.model import ModelParams
+from emotion.params.train import TrainParams
+from emotion.scratch import resume_dir
 from emotion.stage import log, run_stage, worker_count
 from emotion.tensordata import AugmentConfig, TensorSplit
 from emotion.trainer import TrainConfig, Trainer
@@ -31,15 +29,13 @@ def main() -> None:
     parser.add_argument(
         "--train", type=Path, help="folder with the training split (default: --data)"
     )
-    parser.add_argument(
-        "--models", required=True, type=Path, help="folder for best_model.pth / last.pth"
-    )
+    parser.add_argument("--models", required=True, type=Path, help="folder for best_model.pth")
     parser.add_argument("--metrics", required=True, type=Path)
     parser.add_argument("--plots", required=True, type=Path)
     parser.add_argument("--params", default="params.yaml")
     args = parser.parse_args()
 
-    p = load_stage_params("train", args.params)
+    p = load_sections(args.params, model=ModelParams, train=TrainParams)
     m, t = p.model, p.train
     ctx = setup()
     torch.set_num_threads(max(1, worker_count() // ctx.world))
@@ -85,12 +81,19 @@ def main() -> None:
         augment,
     )
     snapshot = {"model": m.model_dump(), "train": t.model_dump(), "world_size": ctx.world}
-    splits = (train_dir / "train.npy", train_dir / "train.csv")
-    data_id = file_digest(*splits, args.data / "val.npy", args.data / "val.csv")
-    code = (emotion.trainer, emotion.model, emotion.cnn, emotion.tensordata, emotion.evaluation)
-    code_id = file_digest(*(Path(m.__file__) for m in code))
-    run_id = fingerprint(snapshot, data_id, code_id)  # last.pth resumes only this exact run
-    trainer = Trainer(spec, cfg, train, val, classes, ctx, args.models, run_id, snapshot)
+    state_dir, run_id = broadcast(ctx, resume_dir("train") if ctx.is_main else None)
+    trainer = Trainer(
+        spec,
+        cfg,
+        train,
+        val,
+        classes,
+        ctx,
+        args.models,
+        state_dir=state_dir,
+        run_id=run_id,
+        snapshot=snapshot,
+    )
     result = trainer.fit()
 
     if ctx.is_main:
@@ -119,6 +122,7 @@ def main() -> None:
             n_params,
             f"world size {ctx.world}" if ctx.world > 1 else "1 process",
         )
+        scratch.clear(state_dir)
     teardown(ctx)
 
 

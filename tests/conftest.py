@@ -1,11 +1,15 @@
-"""Shared fixtures: repo paths, small synthetic image trees, and the venv's tools."""
+"""Shared fixtures and helpers: repo paths, image trees, the venv's tools, temp DVC projects."""
 
 from __future__ import annotations
 
+import hashlib
 import io
+import json
 import os
+import shutil
+import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +33,62 @@ def tool_env(**extra: str) -> dict[str, str]:
     env["EMOTION_WORKERS"] = env.get("EMOTION_WORKERS", "1")
     env.update(extra)
     return env
+
+
+TINY = [
+    "demo_data.count=120",
+    "ingest.samples_per_class=3",
+    "train.epochs=2",
+    "train.batch_size=16",
+    "model.head_hidden=32",
+    "synth.target_total=160",
+    "synth.image_size=32",
+    "synth.steps=2",
+    "export.latency_runs=10",
+    "export.calibration_images=32",
+]
+
+
+def run(cmd: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(cmd, cwd=cwd, env=tool_env(), capture_output=True, text=True)
+    if check and done.returncode != 0:
+        pytest.fail(f"{' '.join(cmd)} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
+    return done
+
+
+def stale_stages(cwd: Path) -> set[str]:
+    status = json.loads(run(["dvc", "status", "--json"], cwd).stdout or "{}")
+    return {name.split(":")[-1] for name in status}
+
+
+def tree_digest(root: Path) -> dict[str, str]:
+    return {
+        p.relative_to(root).as_posix(): hashlib.md5(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+def copy_repo(dest: Path, profile: str = "demo", overrides: Sequence[str] = TINY) -> Path:
+    """The repo's files (tracked + untracked, not ignored) at ``dest``, as a new git repo,
+    with ``params.yaml`` set to ``profile`` plus ``overrides``."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split("\0")
+    for rel in filter(None, listed):
+        if (REPO / rel).is_file():
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / rel, dest / rel)
+    sets = [a for kv in overrides for a in ("--set", kv)]
+    run(["emotion", "profile", "use", profile, *sets], dest)
+    run(["git", "init", "-q", "-b", "main"], dest)
+    run(["git", "config", "user.email", "e2e@example.com"], dest)
+    run(["git", "config", "user.name", "e2e"], dest)
+    return dest
 
 
 def image_bytes(seed: int, fmt: str = "PNG", size: int = 16) -> bytes:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -11,8 +12,11 @@ import pytest
 import yaml
 
 from emotion import profiles
-from emotion.config import STAGE_SECTIONS, load_stage_params, validate_params
+from emotion.config import load_sections
 from emotion.errors import ConfigError
+from emotion.params.file import STAGE_SECTIONS, validate_params
+from emotion.params.ingest import IngestParams
+from emotion.params.train import TrainParams
 
 
 def _params(repo: Path) -> dict[str, Any]:
@@ -90,12 +94,31 @@ def test_cross_field_checks(repo: Path) -> None:
     assert "aliases map to names that are not in classes: ['joyful']" in str(err.value)
 
 
-def test_stage_sees_only_its_declared_sections(repo: Path) -> None:
-    p = load_stage_params("ingest", repo / "params.yaml")
-    assert p.ingest.on_corrupt in {"fail", "skip"}
-    with pytest.raises(AttributeError, match="does not declare params section 'demo_data'"):
-        _ = p.demo_data
+def test_a_stage_loads_and_validates_only_its_sections(repo: Path, tmp_path: Path) -> None:
+    data = _params(repo)
+    data["demo_data"]["count"] = "not a number"  # another stage's problem
+    data["ingest"]["on_corrupt"] = "maybe"
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(ConfigError) as err:
+        load_sections(path, ingest=IngestParams)
+    assert f"{path}: 1 invalid setting(s)" in str(err.value)
+    assert "key 'ingest.on_corrupt'" in str(err.value)
+    data["ingest"]["on_corrupt"] = "skip"
+    path.write_text(yaml.safe_dump(data))
+    p = load_sections(path, ingest=IngestParams)
+    assert p.ingest.on_corrupt == "skip"
+    assert not hasattr(p, "demo_data")
     assert set(STAGE_SECTIONS) >= {"demo_data", "ingest"}
+
+
+def test_a_missing_section_is_named(repo: Path, tmp_path: Path) -> None:
+    data = _params(repo)
+    del data["train"]
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(ConfigError, match="missing key 'train'"):
+        load_sections(path, train=TrainParams)
 
 
 def test_profile_use_with_override_writes_validated_params(repo: Path, tmp_path: Path) -> None:
@@ -163,3 +186,14 @@ def test_unknown_profile_lists_available(repo: Path) -> None:
         ConfigError, match=r"unknown profile 'gpu'; available: \['demo', 'fer2013-cpu'"
     ):
         profiles.render("gpu", profiles_dir=repo / "profiles")
+
+
+@pytest.mark.parametrize("name", profiles.available(Path(__file__).parents[1] / "profiles"))
+def test_hub_models_are_pinned_to_a_commit(repo: Path, name: str) -> None:
+    """A hub id without a revision gives different weights as the hub changes."""
+    synth = validate_params(
+        yaml.safe_load(profiles.render(name, profiles_dir=repo / "profiles"))
+    ).synth
+    if synth.model_id != "tiny" and not (repo / synth.model_id).exists():
+        assert synth.model_id != "runwayml/stable-diffusion-v1-5"  # removed from the Hub in 2024
+        assert re.fullmatch(r"[0-9a-f]{40}", synth.revision or ""), synth.revision

@@ -13,7 +13,6 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import cross_val_score
 
 from emotion import CLASSES
-from emotion.config import load_params
 from emotion.demo.dataset import MASKS_DIR, META_FILE, DemoSpec, class_quotas, generate_dataset
 from emotion.demo.faces import (
     MASK_REGIONS,
@@ -23,6 +22,7 @@ from emotion.demo.faces import (
     sample_identity,
     sample_nuisance,
 )
+from emotion.params.file import load_params
 
 
 @pytest.fixture(scope="module")

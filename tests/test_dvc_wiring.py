@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from emotion.config import STAGE_SECTIONS, leaf_keys, stage_leaf_keys
+from emotion.params.file import STAGE_SECTIONS, all_leaf_keys, stage_leaf_keys
 
 REPO = Path(__file__).resolve().parents[1]
 DVC = yaml.safe_load((REPO / "dvc.yaml").read_text())
@@ -77,7 +77,7 @@ def test_stage_declares_exactly_the_params_keys_it_reads(name: str) -> None:
 
 def test_every_params_key_is_declared_by_some_stage() -> None:
     declared = {k for s in STAGES.values() for k in _entries(s.get("params", []))}
-    assert set(leaf_keys()) - declared == set()
+    assert set(all_leaf_keys()) - declared == set()
 
 
 @pytest.mark.parametrize("name", sorted(STAGES))
@@ -89,21 +89,45 @@ def test_stage_depends_on_its_script_and_exactly_the_modules_it_imports(name: st
     assert _declared_files(stage) == imported_library_files(REPO / script)
 
 
-def test_metrics_and_plot_data_are_kept_in_git() -> None:
-    """Metrics and plot data (CSV/JSON) live in git for `dvc metrics/plots diff` in PRs.
+@pytest.mark.parametrize("name", sorted(STAGES))
+def test_stage_imports_the_schemas_of_exactly_its_params_sections(name: str) -> None:
+    """Editing one section's schema module stales only the stages that read that section."""
+    schemas = {
+        f.removeprefix("src/emotion/params/").removesuffix(".py")
+        for f in imported_library_files(REPO / f"stages/{name}.py")
+        if f.startswith("src/emotion/params/") and not f.endswith("__init__.py")
+    }
+    assert schemas == set(STAGE_SECTIONS[name])
 
-    Folders of explanation images may stay in the DVC cache (they are large and binary).
-    """
-    for stage in STAGES.values():
+
+def test_no_output_is_persistent() -> None:
+    """A `persist: true` output switches DVC's run-cache off for its stage."""
+    for name, stage in STAGES.items():
         for out in stage.get("outs", []):
-            path, opts = next(iter(out.items())) if isinstance(out, dict) else (out, {})
-            plot_data = path.startswith("plots/") and path.endswith((".csv", ".json", ".tsv"))
-            if path.startswith("metrics/") or plot_data:
-                assert opts.get("cache") is False, f"{path} must be cache: false"
-    listed_plots = set()
+            opts = next(iter(out.values())) if isinstance(out, dict) else {}
+            assert not opts.get("persist"), f"{name}: {out}"
+
+
+def _path_opts(entry: Any) -> tuple[str, dict[str, Any]]:
+    return next(iter(entry.items())) if isinstance(entry, dict) else (entry, {})
+
+
+def test_metrics_and_plots_are_declared_as_such_and_kept_in_git() -> None:
+    """Metrics and plot files live in git (`cache: false`) for `dvc metrics/plots diff` in PRs,
+    declared under a stage's `metrics:` / `plots:`: DVC saves no run-cache entry for a stage
+    with any other uncached output."""
+    stage_plots = set()
+    for name, stage in STAGES.items():
+        for out in stage.get("outs", []):
+            path, opts = _path_opts(out)
+            assert opts.get("cache", True), f"{name}: {path} must be a metric or plot"
+            assert not path.startswith(("metrics/", "plots/")) or path == "plots/explain", path
+        for kind in ("metrics", "plots"):
+            for entry in stage.get(kind, []):
+                path, opts = _path_opts(entry)
+                assert opts.get("cache") is False, f"{name}: {path} must be cache: false"
+                if kind == "plots":
+                    stage_plots.add(path)
     for plot in DVC["plots"]:
-        name, spec = next(iter(plot.items())) if isinstance(plot, dict) else (plot, {})
-        listed_plots.update(spec["y"] if isinstance(spec.get("y"), dict) else [name])
-    outs = {o for s in STAGES.values() for o in _entries(s.get("outs", []))}
-    assert set(DVC["metrics"]) <= outs
-    assert listed_plots <= outs
+        _, spec = _path_opts(plot)
+        assert set(spec["y"]) <= stage_plots

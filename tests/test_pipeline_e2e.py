@@ -11,9 +11,6 @@ import ast
 import fnmatch
 import hashlib
 import json
-import shutil
-import subprocess
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,73 +19,16 @@ import pandas as pd
 import pytest
 import yaml
 
-from emotion.config import STAGE_SECTIONS, leaf_keys
+from emotion.params.file import STAGE_SECTIONS, all_leaf_keys
 
-from .conftest import REPO, image_bytes, tool_env
+from .conftest import REPO, TINY, copy_repo, image_bytes, run, stale_stages, tree_digest
 
 pytestmark = pytest.mark.e2e
-TINY = [
-    "demo_data.count=120",
-    "ingest.samples_per_class=3",
-    "train.epochs=2",
-    "train.batch_size=16",
-    "model.head_hidden=32",
-    "synth.target_total=160",
-    "synth.image_size=32",
-    "synth.steps=2",
-    "export.latency_runs=10",
-    "export.calibration_images=32",
-]
-
 # Metric keys holding wall-clock timings (they vary run to run), dropped at any depth before
 # comparing two runs: explain's seconds_per_image, `*_s` / `*_ms` durations, export's `latency`.
+DVC_STAGES = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
 TIMING_KEYS = ("*seconds*", "*_s", "*_ms", "latency")
 DATA_GLOBS = ("data/interim/**/*.csv", "data/processed/**/*.csv", "data/**/*.npy")
-
-
-def run(cmd: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run(cmd, cwd=cwd, env=tool_env(), capture_output=True, text=True)
-    if check and done.returncode != 0:
-        pytest.fail(f"{' '.join(cmd)} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
-    return done
-
-
-def stale_stages(cwd: Path) -> set[str]:
-    status = json.loads(run(["dvc", "status", "--json"], cwd).stdout or "{}")
-    return {name.split(":")[-1] for name in status}
-
-
-def tree_digest(root: Path) -> dict[str, str]:
-    return {
-        p.relative_to(root).as_posix(): hashlib.md5(p.read_bytes()).hexdigest()
-        for p in sorted(root.rglob("*"))
-        if p.is_file()
-    }
-
-
-def copy_repo(dest: Path, profile: str = "demo", overrides: Sequence[str] = TINY) -> Path:
-    """The repo's files (tracked + untracked, not ignored) at ``dest``, as a new git repo,
-    with ``params.yaml`` set to ``profile`` plus ``overrides``."""
-    listed = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split("\0")
-    for rel in filter(None, listed):
-        if (REPO / rel).is_file():
-            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(REPO / rel, dest / rel)
-    face_model = REPO / "assets/face_detection_short_range.tflite"  # fetched by `make setup`
-    (dest / "assets").mkdir(exist_ok=True)
-    shutil.copy2(face_model, dest / "assets" / face_model.name)
-    sets = [a for kv in overrides for a in ("--set", kv)]
-    run(["emotion", "profile", "use", profile, *sets], dest)
-    run(["git", "init", "-q", "-b", "main"], dest)
-    run(["git", "config", "user.email", "e2e@example.com"], dest)
-    run(["git", "config", "user.name", "e2e"], dest)
-    return dest
 
 
 @pytest.fixture(scope="module")
@@ -191,26 +131,27 @@ def test_an_independent_onnx_client_reproduces_the_test_accuracy(project: Path) 
     )
 
 
-def test_failed_export_parity_keeps_the_previous_model_files(project: Path, tmp_path: Path) -> None:
-    params = yaml.safe_load((project / "params.yaml").read_text())
-    params["export"]["parity_atol"] = 1e-15
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+def test_failed_export_under_dvc_writes_no_model_and_checkout_restores_the_last_good_one(
+    project: Path,
+) -> None:
+    """DVC deletes a stage's outputs before running it: a failed export leaves no model that did
+    not pass its parity check; `dvc checkout export` (+ git for metrics) restores the last good."""
     before = tree_digest(project / "models")
-    cmd = ["python", "stages/export.py", "--data", "data/processed/balance"]
-    cmd += [
-        "--model",
-        "models/best_model.pth",
-        "--out",
-        "models",
-        "--metrics",
-        "metrics/export.json",
-    ]
-    done = run([*cmd, "--params", str(tmp_path / "params.yaml")], project, check=False)
-    assert done.returncode == 2
+    params = (project / "params.yaml").read_text()
+    data = yaml.safe_load(params)
+    data["export"]["parity_atol"] = 1e-15
+    (project / "params.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+    done = run(["dvc", "repro", "-s", "export"], project, check=False)
+    (project / "params.yaml").write_text(params)
+    assert done.returncode != 0
     assert "ONNX parity failed" in done.stderr
+    assert "dvc checkout export" in done.stderr
     assert "Traceback" not in done.stderr
-    assert tree_digest(project / "models") == before
+    assert not (project / "models/model.onnx").exists()
     assert not list((project / "models").glob(".export-*"))
+    run(["git", "checkout", "--", "metrics"], project)  # cache: false outputs live in git
+    run(["dvc", "checkout", "export"], project)
+    assert tree_digest(project / "models") == before
     assert stale_stages(project) == set()
 
 
@@ -232,7 +173,7 @@ def _mutate(value: Any) -> Any:
     raise TypeError(value)
 
 
-@pytest.mark.parametrize("key", sorted(leaf_keys()))
+@pytest.mark.parametrize("key", sorted(all_leaf_keys()))
 def test_editing_one_key_stales_exactly_the_stages_that_read_it(project: Path, key: str) -> None:
     path = project / "params.yaml"
     original = path.read_text()
@@ -242,6 +183,9 @@ def test_editing_one_key_stales_exactly_the_stages_that_read_it(project: Path, k
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     try:
         expected = {stage for stage, sections in STAGE_SECTIONS.items() if section in sections}
+        expected |= {  # stages with a dependency named by this key (`${ingest.source}`)
+            stage for stage, spec in DVC_STAGES.items() if f"${{{key}}}" in spec.get("deps", [])
+        }
         assert expected, f"{key} is read by no stage"
         assert stale_stages(project) == expected
     finally:
@@ -257,48 +201,27 @@ def test_push_then_fresh_clone_and_pull_restores_the_workspace(
     run(["git", "clone", "-q", str(project), str(clone)], tmp_path)
     assert not (clone / "data/raw/demo").exists()
     run(["dvc", "pull"], clone)
-    face_model = "assets/face_detection_short_range.tflite"  # `make setup` fetches it (PyPI)
-    (clone / "assets").mkdir()
-    shutil.copy2(project / face_model, clone / face_model)
-    for folder in ("data", "models"):
+    for folder in ("data", "models", "assets"):
         assert tree_digest(clone / folder) == tree_digest(project / folder)
     assert stale_stages(clone) == set()
     assert run(["dvc", "metrics", "diff", "--json"], clone).stdout.strip() in ("", "{}")
 
 
-def test_failing_stage_names_the_file_and_keeps_previous_outputs(
-    project: Path, tmp_path: Path
-) -> None:
-    bad = tmp_path / "bad" / "happy"
-    bad.mkdir(parents=True)
-    (bad / "ok.png").write_bytes(image_bytes(1))
-    (bad / "broken.png").write_text("not an image")
-    params = yaml.safe_load((project / "params.yaml").read_text())
-    params["ingest"]["source"] = str(bad.parent)
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+def test_failing_stage_names_the_file_and_checkout_restores_its_outputs(project: Path) -> None:
+    """A corrupt image fails ingest under `dvc repro`, naming the file; `dvc checkout ingest`
+    (+ git for metrics and plots) restores the last good outputs."""
+    broken = project / "data/raw/demo/happy/broken.png"
+    broken.write_text("not an image")
     manifest = (project / "data/interim/ingest/manifest.csv").read_bytes()
-    done = run(
-        [
-            "python",
-            "stages/ingest.py",
-            "--out",
-            "data/interim/ingest",
-            "--metrics",
-            "metrics/eda.json",
-            "--plots",
-            "plots/eda",
-            "--params",
-            str(tmp_path / "params.yaml"),
-        ],
-        project,
-        check=False,
-    )
-    assert done.returncode == 2
+    done = run(["dvc", "repro", "-s", "ingest"], project, check=False)
+    assert done.returncode != 0
     assert "broken.png: not a recognised image format" in done.stderr
     assert "Traceback" not in done.stderr
-    assert (project / "data/interim/ingest/manifest.csv").read_bytes() == manifest
     assert not list((project / "data/interim").glob(".ingest*"))  # no temp leftovers
-    run(["dvc", "checkout"], project)  # the stage script touched nothing DVC tracks
+    broken.unlink()
+    run(["git", "checkout", "--", "metrics", "plots"], project)  # cache: false outputs: in git
+    run(["dvc", "checkout", "ingest"], project)
+    assert (project / "data/interim/ingest/manifest.csv").read_bytes() == manifest
     assert stale_stages(project) == set()
 
 

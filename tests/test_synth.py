@@ -15,7 +15,7 @@ from PIL import Image, ImageFilter
 from skimage.data import astronaut
 
 from emotion import CLASSES
-from emotion.config import load_params, validate_params
+from emotion.assets import DEFAULT_FACE_MODEL
 from emotion.demo.faces import (
     NuisanceRanges,
     render_face,
@@ -24,9 +24,10 @@ from emotion.demo.faces import (
     sample_nuisance,
 )
 from emotion.errors import ConfigError
-from emotion.facedetect import DEFAULT_FACE_MODEL, FaceDetector
+from emotion.facedetect import FaceDetector
 from emotion.neardup import HammingIndex, phash
 from emotion.packed import save_array
+from emotion.params.file import load_params, validate_params
 from emotion.synth.pipeline import generate, tiny_pipeline
 from emotion.synth.plan import equal_shares, fraction_cap, plan_synthesis
 from emotion.synth.prompts import Slot, make_slots, slot_seed
@@ -224,7 +225,7 @@ def test_near_duplicate_of_a_training_image_is_rejected(
     first = synth.run(needs, np.zeros(0, dtype=np.uint64), oversample=1.0, max_rounds=1)
     accepted = [d.record for d in first if d.accepted]
     assert len(accepted) == 3
-    training = Image.open(accepted[0]["image"]).convert("L")
+    training = Image.open(tmp_path / accepted[0]["image"]).convert("L")
     real_codes = np.array([phash(np.asarray(training))], dtype=np.uint64)
     again = synth.decide([d.record for d in first], needs, _index(real_codes, 4))
     assert again[0].reason == "near_duplicate_real"
@@ -375,10 +376,13 @@ def _run_stage(tmp: Path, **overrides: object) -> Path:
     )
     assert done.returncode == 0, done.stderr
     cmd = ["python", str(REPO / "stages/synthesize.py"), "--data", str(data)]
-    cmd += ["--cache", str(tmp / "cache"), "--out", str(tmp / "prov")]
+    cmd += ["--out", str(tmp / "prov")]
     cmd += ["--train-out", str(tmp / "train"), "--metrics", str(tmp / "synth.json")]
     done = subprocess.run(
-        [*cmd, "--params", str(params)], capture_output=True, text=True, env=tool_env()
+        [*cmd, "--params", str(params)],
+        capture_output=True,
+        text=True,
+        env=tool_env(EMOTION_SCRATCH=str(tmp / "scratch")),
     )
     assert done.returncode == 0, done.stderr[-3000:]
     return data
@@ -418,6 +422,6 @@ def test_disabled_synthesis_passes_the_training_split_through(tmp_path: Path) ->
     assert metrics["generated"] == 0
     assert metrics["needed"] == 0
     assert not metrics["enabled"]
-    assert not list((tmp_path / "cache").iterdir())
+    assert not (tmp_path / "scratch").exists()  # nothing generated, no generation cache
     for name in ("train.csv", "train.npy"):
         assert (tmp_path / "train" / name).read_bytes() == (data / name).read_bytes()

@@ -81,7 +81,18 @@ def make_trainer(data: Path, out: Path, cfg: TrainConfig, name: str = "emotion_c
     spec = ModelSpec(name, len(CLASSES), 1, head_hidden=32, head_dropout=0.1)
     train = TensorSplit.load(data, "train", CLASSES)
     val = TensorSplit.load(data, "val", CLASSES)
-    return Trainer(spec, cfg, train, val, CLASSES, DistContext(), out, "run-a", {"test": True})
+    return Trainer(
+        spec,
+        cfg,
+        train,
+        val,
+        CLASSES,
+        DistContext(),
+        out,
+        state_dir=out / "state",
+        run_id="run-a",
+        snapshot={"test": True},
+    )
 
 
 @pytest.fixture(scope="module")
@@ -174,8 +185,9 @@ def test_training_learns_and_writes_checkpoints(packed: Path, tmp_path: Path) ->
     assert best["classes"] == CLASSES
     assert best["preprocessing"]["image_size"] == 24
     assert len(best["history"]) == best["epoch"]
-    last = checkpoint.load(tmp_path / "last.pth")
-    assert {"optimizer", "scheduler", "ema", "scaler", "rng"} <= set(last)
+    assert (tmp_path / "best_model.pth").read_bytes() == (tmp_path / "state/best.pth").read_bytes()
+    last = checkpoint.load(tmp_path / "state/last.pth")
+    assert {"optimizer", "scheduler", "ema", "scaler", "rng", "timing"} <= set(last)
 
 
 class SimulatedKillError(Exception):
@@ -192,15 +204,29 @@ def test_resume_after_a_kill_gives_the_same_result(packed: Path, tmp_path: Path)
 
     with pytest.raises(SimulatedKillError):
         make_trainer(packed, tmp_path / "b", cfg).fit(on_epoch_end=kill_after_two)
-    assert checkpoint.load(tmp_path / "b" / "last.pth")["epoch"] == 2
+    assert checkpoint.load(tmp_path / "b/state/last.pth")["epoch"] == 2
     resumed_trainer = make_trainer(packed, tmp_path / "b", cfg)
     resumed = resumed_trainer.fit()
     assert resumed.resumed_from == 2
     assert resumed.history == uninterrupted.history
     assert resumed.best == uninterrupted.best
-    a = checkpoint.load(tmp_path / "a" / "best_model.pth")["state_dict"]
-    b = checkpoint.load(tmp_path / "b" / "best_model.pth")["state_dict"]
-    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert [t["epoch"] for t in resumed.timing] == [1, 2, 3, 4]
+    assert (tmp_path / "a/best_model.pth").read_bytes() == (
+        tmp_path / "b/best_model.pth"
+    ).read_bytes()
+
+
+def test_a_run_killed_after_its_last_epoch_still_writes_its_output(
+    packed: Path, tmp_path: Path
+) -> None:
+    """DVC deletes best_model.pth before the stage runs: resuming a complete state re-creates it."""
+    cfg = tiny_config(epochs=2)
+    make_trainer(packed, tmp_path, cfg).fit()
+    published = (tmp_path / "best_model.pth").read_bytes()
+    (tmp_path / "best_model.pth").unlink()
+    result = make_trainer(packed, tmp_path, cfg).fit()
+    assert result.resumed_from == 2
+    assert (tmp_path / "best_model.pth").read_bytes() == published
 
 
 def test_a_checkpoint_from_another_run_is_not_resumed(packed: Path, tmp_path: Path) -> None:

@@ -21,9 +21,9 @@ import torch
 import yaml
 from PIL import Image
 
-from .test_pipeline_e2e import copy_repo, run, stale_stages
+from .conftest import copy_repo, run, stale_stages
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 FER_LABELS = ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise")
 
 

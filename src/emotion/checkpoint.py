@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import hashlib
 import io
-import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,10 +15,30 @@ from emotion.errors import DataError
 FORMAT_VERSION = 1
 
 
+def canonical(obj: Any) -> Any:
+    """``obj`` with plain containers rebuilt and strings interned (tensors and state dicts kept).
+
+    Pickle writes an object once per identity, so equal content built differently (read back
+    from a resume checkpoint, or computed in this process) would give different bytes; after
+    this, equal content gives equal bytes.
+    """
+    if type(obj) is dict:
+        return {canonical(k): canonical(v) for k, v in obj.items()}
+    if type(obj) in (list, tuple):
+        return type(obj)(canonical(v) for v in obj)
+    if type(obj) is str:
+        return sys.intern(obj)
+    return obj
+
+
 def save(obj: dict[str, Any], path: Path) -> None:
-    """Serialise ``obj`` (tensors, dicts, lists, primitives only) to ``path`` atomically."""
+    """Serialise ``obj`` (tensors, dicts, lists, primitives only) to ``path`` atomically.
+
+    Equal content gives equal bytes (:func:`canonical`), so a resumed run writes the same file
+    as an uninterrupted one and ``dvc.lock`` hashes agree.
+    """
     buf = io.BytesIO()
-    torch.save(obj, buf)
+    torch.save(canonical(obj), buf)
     write_bytes(path, buf.getvalue())
 
 
@@ -31,19 +50,3 @@ def load(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]
         raise DataError(f"{path}: checkpoint not found; run `dvc repro train` first") from None
     except Exception as exc:  # corrupt or truncated file, or not a checkpoint
         raise DataError(f"{path}: not a readable checkpoint ({exc}); delete it and rerun") from None
-
-
-def fingerprint(*parts: Any) -> str:
-    """A stable digest of JSON-serialisable parts (config, data identity)."""
-    text = json.dumps(parts, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
-
-
-def file_digest(*paths: Path) -> str:
-    """SHA-256 over the bytes of ``paths`` (identifies the data a run trained on)."""
-    h = hashlib.sha256()
-    for path in paths:
-        with path.open("rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                h.update(block)
-    return h.hexdigest()[:16]

@@ -1,4 +1,4 @@
-"""The ``emotion`` command: profiles, params checks, face-model fetch, PR report and serving."""
+"""The ``emotion`` command: profiles, checks, datasets, run-cache sharing, PR report, serving."""
 
 from __future__ import annotations
 
@@ -7,10 +7,13 @@ import sys
 from pathlib import Path
 
 from emotion import profiles
-from emotion.config import PARAMS_FILE, load_params
+from emotion.assets import DEFAULT_FACE_MODEL, fetch_face_model
+from emotion.config import PARAMS_FILE
+from emotion.datasets import add_dataset
 from emotion.errors import EmotionError
-from emotion.facedetect import DEFAULT_FACE_MODEL, fetch_face_model
+from emotion.params.file import load_params
 from emotion.report import add_report_parser
+from emotion.runcache import push_run_cache
 
 
 def _profile(args: argparse.Namespace) -> None:
@@ -37,6 +40,20 @@ def _check(args: argparse.Namespace) -> None:
 
 def _fetch_face_model(args: argparse.Namespace) -> None:
     print(f"{fetch_face_model(args.dest)}: OK")
+
+
+def _dataset(args: argparse.Namespace) -> None:
+    dvc_file = add_dataset(args.source, args.name)
+    print(
+        f"{dvc_file}: tracked by DVC and staged in git. Next: point ingest.source at"
+        f" {dvc_file.with_suffix('').as_posix()} (e.g. `emotion profile use fer2013-cpu`),"
+        " `git commit`, then `dvc push` to share it."
+    )
+
+
+def _push_run_cache(args: argparse.Namespace) -> None:
+    entries, pushed = push_run_cache(args.remote)
+    print(f"run-cache: {entries} entries; {pushed} more file(s) pushed")
 
 
 def _serve(args: argparse.Namespace) -> None:
@@ -80,10 +97,28 @@ def build_parser() -> argparse.ArgumentParser:
     check.set_defaults(func=_check)
 
     fetch = sub.add_parser(
-        "fetch-face-model", help="put the pinned BlazeFace model (from PyPI) at --dest"
+        "fetch-face-model",
+        help="put the pinned BlazeFace model (from PyPI) at --dest (for serving without DVC;"
+        " the pipeline's stage `assets` does this)",
     )
     fetch.add_argument("--dest", type=Path, default=DEFAULT_FACE_MODEL)
     fetch.set_defaults(func=_fetch_face_model)
+
+    dataset = sub.add_parser(
+        "dataset", help="put a real dataset under DVC (data/external/NAME + NAME.dvc)"
+    )
+    dataset.add_argument("action", choices=["add"])
+    dataset.add_argument("source", type=Path, help="an archive, a class-folder tree or a .csv")
+    dataset.add_argument("--name", required=True, help="folder name under data/external")
+    dataset.set_defaults(func=_dataset)
+
+    runs = sub.add_parser(
+        "push-run-cache",
+        help="`dvc push --run-cache` plus the files its entries record (metrics and plots"
+        " included), so `dvc repro --pull` elsewhere restores stages run here",
+    )
+    runs.add_argument("-r", "--remote", help="DVC remote (default: the core remote)")
+    runs.set_defaults(func=_push_run_cache)
 
     serve = sub.add_parser(
         "serve", help="serve the exported model: HTTP API (POST /predict) and a web page at /"

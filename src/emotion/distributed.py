@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -40,6 +41,15 @@ def setup(prefer_cuda: bool = True) -> DistContext:
 def barrier(ctx: DistContext) -> None:
     if ctx.world > 1:
         dist.barrier()
+
+
+def broadcast(ctx: DistContext, obj: Any) -> Any:
+    """``obj`` as rank 0 has it, on every rank (picklable objects only)."""
+    if ctx.world == 1:
+        return obj
+    box = [obj]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
 
 
 def teardown(ctx: DistContext) -> None:

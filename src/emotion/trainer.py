@@ -1,4 +1,4 @@
-"""The training loop: the seed recipe on the fast data path, with resume and DDP.
+"""The training loop: the original report's recipe on the fast data path, with resume and DDP.
 
 Recipe: optional frozen-backbone phase (head only), then discriminative learning rates; AdamW
 (timm factory); linear warmup + cosine decay per step (timm scheduler); MixUp + label smoothing
@@ -6,6 +6,10 @@ Recipe: optional frozen-backbone phase (head only), then discriminative learning
 (timm ModelEmaV3), validating raw and EMA weights and keeping the better; early stopping on
 validation macro-F1. Every epoch reseeds its RNGs from (seed, epoch), so a resumed run replays
 exactly what an uninterrupted one would have done.
+
+Resume state (``last.pth``, and ``best.pth`` for the best weights so far) lives in ``state_dir``,
+outside the stage's DVC outputs; :meth:`Trainer.fit` always ends by writing ``best_model.pth``
+from it, so a resumed run re-creates the output DVC deleted before the stage started.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from emotion import checkpoint
+from emotion.atomic import write_bytes
 from emotion.distributed import DistContext
 from emotion.errors import DataError
 from emotion.evaluation import predict, quick_scores
@@ -136,6 +141,8 @@ class Trainer:
         classes: list[str],
         ctx: DistContext,
         out_dir: Path,
+        *,
+        state_dir: Path,
         run_id: str,
         snapshot: dict[str, Any],
     ) -> None:
@@ -147,7 +154,8 @@ class Trainer:
             classes,
             ctx,
         )
-        self.out_dir, self.run_id, self.snapshot = out_dir, run_id, snapshot
+        self.out_dir, self.state_dir = out_dir, state_dir
+        self.run_id, self.snapshot = run_id, snapshot
         seed_everything(cfg.seed)
         self.device = ctx.device
         self.model: EmotionNet = build_model(spec, cfg.image_size).to(self.device)
@@ -204,7 +212,13 @@ class Trainer:
 
     @property
     def last_path(self) -> Path:
-        return self.out_dir / "last.pth"
+        """Resume state after the last finished epoch."""
+        return self.state_dir / "last.pth"
+
+    @property
+    def best_state_path(self) -> Path:
+        """The best checkpoint so far (published to :attr:`best_path` when the run ends)."""
+        return self.state_dir / "best.pth"
 
     @property
     def best_path(self) -> Path:
@@ -235,6 +249,7 @@ class Trainer:
             "scheduler": self.scheduler.state_dict(),
             "scaler": self.scaler.state_dict(),
             "history": self.history,
+            "timing": self.timing,
             "best": self.best,
             "epochs_since_best": self.epochs_since_best,
             "rng": {"torch": torch.get_rng_state(), "python": list(random.getstate()[1])},
@@ -252,13 +267,16 @@ class Trainer:
         if state.get("run_id") != self.run_id:
             log.info("%s is from another configuration or dataset; starting fresh", self.last_path)
             return 0
+        if not self.best_state_path.is_file():
+            log.warning("%s is missing; starting fresh", self.best_state_path)
+            return 0
         self.model.load_state_dict(state["model"])
         if self.ema and state["ema"] is not None:
             self.ema.module.load_state_dict(state["ema"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.scaler.load_state_dict(state["scaler"])
-        self.history, self.best = state["history"], state["best"]
+        self.history, self.timing, self.best = state["history"], state["timing"], state["best"]
         self.epochs_since_best, self.global_step = state["epochs_since_best"], state["global_step"]
         self.start_epoch = state["epoch"]
         log.info("resuming from %s after epoch %d", self.last_path, self.start_epoch)
@@ -371,8 +389,13 @@ class Trainer:
                     "config": self.snapshot,
                     "history": self.history,
                 },
-                self.best_path,
+                self.best_state_path,
             )
+
+    def _publish_best(self) -> None:
+        """Write the declared output ``best_model.pth`` (byte for byte the best checkpoint)."""
+        if self.ctx.is_main:
+            write_bytes(self.best_path, self.best_state_path.read_bytes())
 
     def fit(self, on_epoch_end: Callable[[int], None] | None = None) -> TrainResult:
         """Train until ``epochs`` or early stopping; ``on_epoch_end(epochs_done)`` after each."""
@@ -452,4 +475,5 @@ class Trainer:
             if on_epoch_end is not None:
                 on_epoch_end(epoch + 1)
         bar.close()
+        self._publish_best()
         return TrainResult(self.best, self.history, self.timing, resumed, stopped_early)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from emotion.assets import DEFAULT_FACE_MODEL
 from emotion.errors import ConfigError
-from emotion.facedetect import DEFAULT_FACE_MODEL
 
 VARIANTS = ("fp32", "int8")
 

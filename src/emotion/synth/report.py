@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -66,9 +67,17 @@ def metadata_frame(decisions: Sequence[Decision], min_face_confidence: float) ->
 
 
 def merge_train(
-    frame: pd.DataFrame, images: np.ndarray, decisions: Sequence[Decision], classes: Sequence[str]
+    frame: pd.DataFrame,
+    images: np.ndarray,
+    decisions: Sequence[Decision],
+    classes: Sequence[str],
+    store_root: Path,
 ) -> tuple[pd.DataFrame, np.ndarray]:
-    """The balanced training split plus the accepted synthetic images (``is_synthetic``)."""
+    """The balanced training split plus the accepted synthetic images (``is_synthetic``).
+
+    A synthetic row's ``path`` is ``synthetic/<label>/<index>.png``: a name, not a file in the
+    workspace (the pixels are in the packed split, identified by ``sha256``).
+    """
     accepted = [d.record for d in decisions if d.accepted]
     if not accepted:
         return frame[list(SPLIT_COLUMNS)].copy(), images
@@ -76,7 +85,7 @@ def merge_train(
     extra = pd.DataFrame(
         {
             "index": np.arange(len(frame), len(frame) + len(accepted)),
-            "path": [r["image"] for r in accepted],
+            "path": [f"synthetic/{r['image']}" for r in accepted],
             "label": [r["label"] for r in accepted],
             "label_index": [list(classes).index(r["label"]) for r in accepted],
             "origin": [r["slot_id"] for r in accepted],
@@ -91,7 +100,7 @@ def merge_train(
     )
     pixels = []
     for r in accepted:
-        with Image.open(r["image"]) as im:
+        with Image.open(store_root / r["image"]) as im:
             pixels.append(np.asarray(im.convert("L"), dtype=np.uint8))
     merged = pd.concat([frame[list(SPLIT_COLUMNS)], extra], ignore_index=True)
     return merged, np.concatenate([images, np.stack(pixels)])

@@ -15,7 +15,7 @@ import math
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -83,6 +83,10 @@ class GenerationConfig:
             styles=self.styles,
             negative_prompt=self.negative_prompt,
         )
+
+    def settings(self) -> dict[str, Any]:
+        """Every field: runs share a generation cache folder only when they agree on all."""
+        return {**asdict(self), "face_score_floor": FACE_SCORE_FLOOR}
 
     def key(self, slot: Slot) -> str:
         return settings_key(

@@ -1,5 +1,8 @@
 """The generation cache: one record (+ face crop) per slot, kept across runs for resume.
 
+It lives in the scratch folder (:mod:`emotion.scratch`), one folder per generation settings and
+stage code, outside DVC's outputs; a record's ``image`` is relative to that folder.
+
 A slot's record is valid only for the exact generation settings it was made with (its ``key``),
 so a rerun reuses what it can and regenerates the rest. The JSON record is written last and
 atomically: its presence means the slot is complete, whatever happened to the process after.
@@ -10,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -69,23 +72,15 @@ class SlotStore:
         if crop is not None:
             buf = _png(crop)
             write_bytes(self.image_path(label, index), buf)
-            data = {**data, "image": self.image_path(label, index).as_posix()}
+            data = {
+                **data,
+                "image": self.image_path(label, index).relative_to(self.root).as_posix(),
+            }
             data["image_sha256"] = hashlib.sha256(buf).hexdigest()
         else:
             data = {**data, "image": None, "image_sha256": None}
         write_json(self._json(label, index), data)
         return data
-
-    def prune(self, keep: Iterable[tuple[str, int]]) -> int:
-        """Delete slot files not in ``keep`` (made with other settings); returns how many."""
-        wanted = {self._json(label, i) for label, i in keep}
-        wanted |= {p.with_suffix(".png") for p in wanted}
-        removed = 0
-        for path in sorted(self.root.glob("*/*")):
-            if path.suffix in (".json", ".png") and path not in wanted:
-                path.unlink()
-                removed += 1
-        return removed
 
 
 def _png(gray: np.ndarray) -> bytes:

@@ -1,0 +1,1 @@
+"""The ``params.yaml`` schema, one module per section (the whole file: :mod:`.file`)."""

@@ -1,0 +1,44 @@
+"""Params section ``train``: optimisation recipe and online augmentation (stage ``train``)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, model_validator
+
+from emotion.config import NonNegativeFloat, PositiveInt, Probability, Range, Section, check_range
+
+
+class TrainParams(Section):
+    """Optimisation recipe and online augmentation (stage ``train``)."""
+
+    launcher: str
+    seed: int
+    epochs: PositiveInt
+    batch_size: Annotated[int, Field(ge=2, multiple_of=2)]
+    freeze_backbone_epochs: Annotated[int, Field(ge=0)]
+    backbone_lr: Annotated[float, Field(gt=0.0)]
+    head_lr: Annotated[float, Field(gt=0.0)]
+    weight_decay: NonNegativeFloat
+    warmup_epochs: NonNegativeFloat
+    label_smoothing: Annotated[float, Field(ge=0.0, lt=1.0)]
+    mixup_alpha: NonNegativeFloat
+    grad_clip: NonNegativeFloat
+    ema_decay: Annotated[float, Field(ge=0.0, lt=1.0)]
+    class_weights: bool
+    amp: Literal["auto", "off", "bf16", "fp16"]
+    patience: PositiveInt
+    aug_hflip: Probability
+    aug_rotation_deg: Annotated[float, Field(ge=0.0, le=180.0)]
+    aug_scale: Range
+    aug_translate: Annotated[float, Field(ge=0.0, le=0.5)]
+    aug_brightness: Annotated[float, Field(ge=0.0, lt=1.0)]
+    aug_contrast: Annotated[float, Field(ge=0.0, lt=1.0)]
+    aug_erasing_prob: Probability
+
+    @model_validator(mode="after")
+    def _check(self) -> TrainParams:
+        check_range("aug_scale", self.aug_scale, 0.1, 4.0)
+        if self.freeze_backbone_epochs >= self.epochs:
+            raise ValueError("freeze_backbone_epochs must be smaller than epochs")
+        return self

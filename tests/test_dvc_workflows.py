@@ -1,0 +1,280 @@
+"""DVC workflows as users run them: the `dvc` CLI in a temp copy of the repo, tiny config.
+
+A code edit and a forced rerun of train, training killed under `dvc repro` and resumed, returning
+to a configuration that already ran (run-cache, also pushed to a teammate), queued and temporary
+experiments, and a real dataset shared through `dvc add` / `dvc push` / `dvc pull`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import tarfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+import yaml
+
+from emotion import checkpoint
+
+from .conftest import TINY, copy_repo, image_bytes, run, stale_stages, tool_env, tree_digest
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+TRAINED = "emotion.train INFO epoch "  # the trainer logs one such line per epoch it runs
+CACHED = "Stage '{}' is cached - skipping run, checking out outputs"
+
+
+def md5(path: Path) -> str:
+    return hashlib.md5(path.read_bytes()).hexdigest()
+
+
+def log_of(done: subprocess.CompletedProcess[str]) -> str:
+    return done.stdout + done.stderr
+
+
+def commit(project: Path, message: str) -> None:
+    run(["git", "add", "-A"], project)
+    if run(["git", "status", "--porcelain"], project).stdout.strip():
+        run(["git", "commit", "-q", "-m", message], project)
+
+
+@contextmanager
+def params_set(project: Path, **changes: Any) -> Iterator[None]:
+    """``params.yaml`` with dotted ``section__key=value`` changes, restored afterwards."""
+    path = project / "params.yaml"
+    original = path.read_text()
+    data = yaml.safe_load(original)
+    for dotted, value in changes.items():
+        section, key = dotted.split("__")
+        data[section][key] = value
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    try:
+        yield
+    finally:
+        path.write_text(original)
+
+
+def resume_states(project: Path) -> list[Path]:
+    return sorted((project / ".scratch/train").glob("*/last.pth"))
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A committed copy of the repo after one tiny `dvc repro`, with a local DVC remote."""
+    dest = copy_repo(tmp_path_factory.mktemp("workflows") / "project")
+    run(["dvc", "remote", "modify", "storage", "url", str(dest.parent / "remote")], dest)
+    run(["dvc", "repro"], dest)
+    commit(dest, "tiny demo run")
+    return dest
+
+
+def test_editing_a_train_dependency_reruns_train_with_every_output(project: Path) -> None:
+    """A comment in the trainer or the stage script: train reruns from scratch, outputs complete;
+    undoing the edit restores the earlier run from the run-cache."""
+    best = md5(project / "models/best_model.pth")
+    edited = [project / "src/emotion/trainer.py", project / "stages/train.py"]
+    originals = [p.read_text() for p in edited]
+    for path, text in zip(edited, originals, strict=True):
+        path.write_text(text + "\n# a comment\n")
+    assert stale_stages(project) == {"train"}
+    out = log_of(run(["dvc", "repro"], project))
+    assert "Running stage 'train'" in out
+    assert "epoch 2/2" in out
+    assert "resuming" not in out
+    assert md5(project / "models/best_model.pth") == best  # same weights: downstream skipped
+    assert "Stage 'evaluate' didn't change, skipping" in out
+    assert stale_stages(project) == set()
+    assert resume_states(project) == []  # a finished run leaves no resume state
+    for path, text in zip(edited, originals, strict=True):
+        path.write_text(text)
+    out = log_of(run(["dvc", "repro"], project))
+    assert CACHED.format("train") in out
+    assert TRAINED not in out
+
+
+def test_forced_rerun_of_train_retrains(project: Path) -> None:
+    best = md5(project / "models/best_model.pth")
+    out = log_of(run(["dvc", "repro", "-f", "-s", "train"], project))
+    assert "Running stage 'train'" in out
+    assert out.count(TRAINED) == 2
+    assert "resuming" not in out
+    assert md5(project / "models/best_model.pth") == best
+    assert stale_stages(project) == set()
+
+
+def _kill_training_after_first_epoch(project: Path) -> None:
+    """`dvc repro` as a user runs it; the training process is killed (SIGKILL) after epoch 1."""
+    proc = subprocess.Popen(
+        ["dvc", "repro", "-s", "train"],
+        cwd=project,
+        env=tool_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    deadline = time.monotonic() + 300
+    while not resume_states(project):
+        assert proc.poll() is None, f"train ended before it could be killed:\n{proc.stdout.read()}"
+        assert time.monotonic() < deadline, "no resume state after 300 s"
+        time.sleep(0.05)
+    trainers = [
+        p
+        for p in psutil.Process(proc.pid).children(recursive=True)
+        if any("stages/train.py" in part for part in p.cmdline())
+    ]
+    assert trainers
+    for p in trainers:
+        p.kill()
+    output, _ = proc.communicate(timeout=120)
+    assert proc.returncode != 0, output
+    assert "failed to reproduce 'train'" in output
+
+
+def test_training_killed_under_dvc_resumes_and_matches_an_uninterrupted_run(
+    project: Path,
+) -> None:
+    with params_set(project, train__epochs=3):
+        _kill_training_after_first_epoch(project)
+        assert not (project / "models/best_model.pth").exists()  # DVC deleted it before the run
+        (state,) = resume_states(project)
+        done = checkpoint.load(state)["epoch"]
+        assert 1 <= done < 3
+        out = log_of(run(["dvc", "repro", "-s", "train"], project))
+        assert f"resuming from {state} after epoch {done}" in out
+        assert out.count(TRAINED) == 3 - done  # only the epochs still to do
+        resumed = {
+            rel: (project / rel).read_bytes()
+            for rel in ("models/best_model.pth", "metrics/train.json", "plots/train/history.csv")
+        }
+        assert resume_states(project) == []
+        out = log_of(run(["dvc", "repro", "-f", "-s", "train"], project))
+        assert out.count(TRAINED) == 3
+        for rel, data in resumed.items():
+            assert (project / rel).read_bytes() == data, rel
+    run(["dvc", "repro"], project)  # back to the committed configuration (run-cache)
+    assert stale_stages(project) == set()
+
+
+def test_returning_to_a_configuration_that_ran_restores_it_from_the_run_cache(
+    project: Path, tmp_path: Path
+) -> None:
+    """A -> B -> A trains only once for B; `emotion push-run-cache` + `dvc pull --run-cache`
+    + `dvc repro --pull` lets a teammate skip B too."""
+    committed = yaml.safe_load(run(["git", "show", "HEAD:dvc.lock"], project).stdout)
+    (best_a,) = [
+        o for o in committed["stages"]["train"]["outs"] if o["path"] == "models/best_model.pth"
+    ]
+    with params_set(project, train__head_lr=0.0031):
+        out = log_of(run(["dvc", "repro"], project))
+        assert out.count(TRAINED) == 2
+        best_b = md5(project / "models/best_model.pth")
+        assert best_b != best_a["md5"]
+    out = log_of(run(["dvc", "repro"], project))
+    for stage in ("train", "evaluate", "explain", "export"):
+        assert CACHED.format(stage) in out
+    assert TRAINED not in out
+    assert md5(project / "models/best_model.pth") == best_a["md5"]
+    assert stale_stages(project) == set()
+
+    run(["emotion", "push-run-cache"], project)  # B is not in the workspace: DVC would skip it
+    clone = tmp_path / "teammate"
+    run(["git", "clone", "-q", str(project), str(clone)], tmp_path)
+    run(["dvc", "pull", "--run-cache"], clone)
+    with params_set(clone, train__head_lr=0.0031):
+        out = log_of(run(["dvc", "repro", "--pull"], clone))
+        for stage in ("train", "evaluate", "explain", "export"):
+            assert CACHED.format(stage) in out
+        assert TRAINED not in out
+        assert md5(clone / "models/best_model.pth") == best_b
+
+
+def _queue_idle(project: Path) -> bool:
+    status = run(["dvc", "queue", "status"], project).stdout
+    return not any(word in status for word in ("Queued", "Running"))
+
+
+def test_queued_and_temporary_experiments_run_from_a_clean_checkout(project: Path) -> None:
+    """Queued and --temp experiments run in a clean checkout: everything a stage reads (the
+    face detector included) must come from git or DVC."""
+    commit(project, "workspace before experiments")
+    for size in (32, 48):
+        sets = ["-S", f"evaluate.batch_size={size}"]
+        run(["dvc", "exp", "run", "--queue", "-n", f"bs{size}", *sets], project)
+    run(["dvc", "queue", "start", "-j", "1"], project)
+    try:
+        deadline = time.monotonic() + 900
+        while not _queue_idle(project):
+            assert time.monotonic() < deadline, run(["dvc", "queue", "status"], project).stdout
+            time.sleep(3)
+    finally:
+        run(["dvc", "queue", "stop"], project, check=False)
+    status = run(["dvc", "queue", "status"], project).stdout
+    assert "Failed" not in status, status
+    run(["dvc", "exp", "run", "--temp", "-n", "bs128", "-S", "evaluate.batch_size=128"], project)
+
+    shown = json.loads(run(["dvc", "exp", "show", "--json"], project).stdout)
+    found = {}
+    for baseline in shown:
+        for exp in baseline.get("experiments") or []:
+            for rev in exp.get("revs") or []:
+                data = rev["data"]
+                params = data["params"]["params.yaml"]["data"]
+                metrics = data["metrics"]["metrics/eval.json"]["data"]
+                found[exp["name"]] = (params["evaluate"]["batch_size"], metrics["accuracy"])
+    assert {name: size for name, (size, _) in found.items()} == {
+        "bs32": 32,
+        "bs48": 48,
+        "bs128": 128,
+    }
+    committed = json.loads((project / "metrics/eval.json").read_text())["accuracy"]
+    assert {acc for _, acc in found.values()} == {committed}  # batch size never changes results
+
+
+def _dataset_archive(root: Path) -> Path:
+    """A FER-style dataset (FER names, folder per label) packed as .tar.gz."""
+    labels = ["happy", "sad", "Fear", "surprise", "neutral", "angry"]
+    for i, label in enumerate(labels * 10):
+        path = root / "faces" / "train" / label / f"{i}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(image_bytes(500 + i))
+    archive = root / "faces.tar.gz"
+    with tarfile.open(archive, "w:gz") as tf:
+        tf.add(root / "faces", arcname="faces")
+    return archive
+
+
+def test_a_dataset_under_dvc_reaches_a_teammate_through_push_and_pull(
+    project: Path, tmp_path: Path
+) -> None:
+    archive = _dataset_archive(tmp_path / "download")
+    run(["emotion", "dataset", "add", str(archive), "--name", "faces"], project)
+    staged = run(["git", "diff", "--cached", "--name-only"], project).stdout.split()
+    assert "data/external/faces.dvc" in staged
+    assert all(f.startswith("data/external/") for f in staged)
+    done = run(["emotion", "dataset", "add", str(archive), "--name", "faces"], project, check=False)
+    assert done.returncode == 2
+    assert "data/external/faces: already exists" in done.stderr
+    sets = [a for kv in [*TINY, "ingest.source=data/external/faces"] for a in ("--set", kv)]
+    run(["emotion", "profile", "use", "demo", *sets], project)
+    run(["dvc", "repro"], project)
+    assert json.loads((project / "metrics/eda.json").read_text())["total"] == 60
+    commit(project, "tiny run on a real dataset")
+    run(["dvc", "push"], project)
+
+    clone = tmp_path / "teammate"
+    run(["git", "clone", "-q", str(project), str(clone)], tmp_path)
+    assert not (clone / "data/external/faces").exists()
+    run(["dvc", "pull"], clone)
+    assert tree_digest(clone / "data/external/faces") == tree_digest(
+        project / "data/external/faces"
+    )
+    assert stale_stages(clone) == set()
+    out = log_of(run(["dvc", "repro"], clone))
+    assert "Running stage" not in out
+    assert "cached" not in out
