@@ -91,6 +91,23 @@ def copy_repo(dest: Path, profile: str = "demo", overrides: Sequence[str] = TINY
     return dest
 
 
+def commit(project: Path, message: str) -> None:
+    """Commit everything in ``project`` (nothing when nothing changed)."""
+    run(["git", "add", "-A"], project)
+    if run(["git", "status", "--porcelain"], project).stdout.strip():
+        run(["git", "commit", "-q", "-m", message], project)
+
+
+def ran_project(dest: Path) -> Path:
+    """A committed copy of the repo at ``dest`` after one tiny `dvc repro`, with a local DVC
+    remote beside it."""
+    copy_repo(dest)
+    run(["dvc", "remote", "modify", "storage", "url", str(dest.parent / "remote")], dest)
+    run(["dvc", "repro"], dest)
+    commit(dest, "tiny demo run")
+    return dest
+
+
 def image_bytes(seed: int, fmt: str = "PNG", size: int = 16) -> bytes:
     """A small random grayscale image encoded as ``fmt``."""
     rng = np.random.default_rng(seed)

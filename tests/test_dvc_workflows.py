@@ -23,7 +23,16 @@ import yaml
 
 from emotion import checkpoint
 
-from .conftest import TINY, copy_repo, image_bytes, run, stale_stages, tool_env, tree_digest
+from .conftest import (
+    TINY,
+    commit,
+    image_bytes,
+    ran_project,
+    run,
+    stale_stages,
+    tool_env,
+    tree_digest,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 TRAINED = "emotion.train INFO epoch "  # the trainer logs one such line per epoch it runs
@@ -36,12 +45,6 @@ def md5(path: Path) -> str:
 
 def log_of(done: subprocess.CompletedProcess[str]) -> str:
     return done.stdout + done.stderr
-
-
-def commit(project: Path, message: str) -> None:
-    run(["git", "add", "-A"], project)
-    if run(["git", "status", "--porcelain"], project).stdout.strip():
-        run(["git", "commit", "-q", "-m", message], project)
 
 
 @contextmanager
@@ -67,11 +70,7 @@ def resume_states(project: Path) -> list[Path]:
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A committed copy of the repo after one tiny `dvc repro`, with a local DVC remote."""
-    dest = copy_repo(tmp_path_factory.mktemp("workflows") / "project")
-    run(["dvc", "remote", "modify", "storage", "url", str(dest.parent / "remote")], dest)
-    run(["dvc", "repro"], dest)
-    commit(dest, "tiny demo run")
-    return dest
+    return ran_project(tmp_path_factory.mktemp("workflows") / "project")
 
 
 def test_editing_a_train_dependency_reruns_train_with_every_output(project: Path) -> None:

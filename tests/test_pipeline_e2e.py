@@ -21,7 +21,16 @@ import yaml
 
 from emotion.params.file import STAGE_SECTIONS, all_leaf_keys
 
-from .conftest import REPO, TINY, copy_repo, image_bytes, run, stale_stages, tree_digest
+from .conftest import (
+    REPO,
+    TINY,
+    copy_repo,
+    image_bytes,
+    ran_project,
+    run,
+    stale_stages,
+    tree_digest,
+)
 
 pytestmark = pytest.mark.e2e
 # Metric keys holding wall-clock timings (they vary run to run), dropped at any depth before
@@ -34,12 +43,7 @@ DATA_GLOBS = ("data/interim/**/*.csv", "data/processed/**/*.csv", "data/**/*.npy
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A committed copy of the repo after one tiny repro."""
-    dest = copy_repo(tmp_path_factory.mktemp("e2e") / "project")
-    run(["dvc", "remote", "modify", "storage", "url", str(dest.parent / "remote")], dest)
-    run(["dvc", "repro"], dest)
-    run(["git", "add", "-A"], dest)
-    run(["git", "commit", "-q", "-m", "tiny demo run"], dest)
-    return dest
+    return ran_project(tmp_path_factory.mktemp("e2e") / "project")
 
 
 def test_repro_writes_outputs_and_leaves_nothing_stale(project: Path) -> None:

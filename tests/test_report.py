@@ -53,17 +53,22 @@ def commit(project: Path, lr: float, accuracy: float, pairs: list[tuple[str, str
     return run(["git", "rev-parse", "--short", "HEAD"], project)
 
 
-@pytest.fixture(scope="module")
-def project(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
-    """A DVC project with two commits; returns (path, short sha of the first)."""
-    root = tmp_path_factory.mktemp("report")
+def init_project(root: Path, dvc_yaml: str) -> Path:
+    """A new git + DVC repo at ``root`` with ``dvc_yaml`` and empty metrics/plots folders."""
     run(["git", "init", "-q", "-b", "main"], root)
     run(["git", "config", "user.email", "report@example.com"], root)
     run(["git", "config", "user.name", "report"], root)
     run(["dvc", "init", "-q"], root)
-    (root / "dvc.yaml").write_text(DVC_YAML)
+    (root / "dvc.yaml").write_text(dvc_yaml)
     (root / "metrics").mkdir()
     (root / "plots/evaluate").mkdir(parents=True)
+    return root
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """A DVC project with two commits; returns (path, short sha of the first)."""
+    root = init_project(tmp_path_factory.mktemp("report"), DVC_YAML)
     first = commit(root, 0.1, 0.5, [("happy", "happy")] * 2 + [("sad", "sad"), ("sad", "happy")])
     commit(root, 0.2, 0.75, [("happy", "happy")] * 2 + [("sad", "sad")] * 2)
     return root, first
@@ -272,13 +277,7 @@ def commit_run(
 
 def workstation_project(root: Path, head_locked_epochs: int) -> tuple[str, str]:
     """A `main` demo run, then branch `feature` with a workstation run; returns both shas."""
-    run(["git", "init", "-q", "-b", "main"], root)
-    run(["git", "config", "user.email", "report@example.com"], root)
-    run(["git", "config", "user.name", "report"], root)
-    run(["dvc", "init", "-q"], root)
-    (root / "dvc.yaml").write_text(WORKSTATION_DVC_YAML)
-    (root / "metrics").mkdir()
-    (root / "plots/evaluate").mkdir(parents=True)
+    init_project(root, WORKSTATION_DVC_YAML)
     base = commit_run(root, DEMO, 18, 0.6, 18)
     run(["git", "checkout", "-q", "-b", "feature"], root)
     head = commit_run(root, WORKSTATION, 80, 0.9, head_locked_epochs)
