@@ -10,12 +10,13 @@ import time
 
 import torch
 
-from emotion.model import ModelSpec, build_model
+from emotion.tools.params_file import load_section
+from emotion.training.model import build_model
 
 
 def steps_per_second(name: str, size: int, steps: int, dtype: torch.dtype | None) -> float:
     torch.manual_seed(0)
-    model = build_model(ModelSpec(name, 6, 1), size)
+    model = build_model(load_section("model", name=name, in_chans=1, image_size=size), 6)
     opt = torch.optim.AdamW(model.parameters(), 1e-3)
     x, y = torch.randn(64, 1, size, size), torch.randint(0, 6, (64,))
     for i in range(steps + 2):

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from emotion import profiles
+from emotion.tools import profiles
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -45,7 +45,11 @@ def run(cmd: list[str], cwd: Path, **env: str) -> float:
 
 def stage_timings(fer: Path, work: Path) -> list[tuple[str, int, int, float]]:
     params = profiles.render(
-        "fer2013-cpu", {"ingest.source": str(fer.resolve())}, REPO / "profiles"
+        "fer2013-cpu",
+        {"ingest.source": str(fer.resolve())},
+        REPO / "params.yaml",
+        REPO / "profiles",
+        force=True,
     )
     (work / "params.yaml").write_text(params)
     cores = len(os.sched_getaffinity(0))

@@ -13,11 +13,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from emotion.demo.dataset import DemoSpec, generate_dataset
-from emotion.demo.faces import NuisanceRanges
-from emotion.ingest import ingest
-from emotion.labels import LabelMap
-from emotion.params.file import load_params
+from emotion.data.ingest import ingest
+from emotion.data.labels import LabelMap
+from emotion.demo.dataset import generate_dataset
+from emotion.tools.params_file import load_params, load_section
 
 
 def best_of(repeat: int, fn) -> float:
@@ -58,17 +57,7 @@ def main() -> None:
     args = parser.parse_args()
     params = load_params()
     cores = len(os.sched_getaffinity(0))
-    d = params.demo_data
-    spec = DemoSpec(
-        d.seed,
-        args.demo_count,
-        d.image_size,
-        d.class_proportions,
-        d.jpeg_fraction,
-        d.jpeg_quality,
-        d.expression_spread,
-        NuisanceRanges(),
-    )
+    spec = load_section("demo_data", count=args.demo_count)
     labels = LabelMap(params.ingest.classes, params.ingest.aliases, params.ingest.drop)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:

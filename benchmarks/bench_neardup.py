@@ -10,7 +10,7 @@ import time
 
 import numpy as np
 
-from emotion.neardup import HammingIndex, hamming, near_pairs
+from emotion.data.neardup import HammingIndex, hamming, near_pairs
 
 
 def naive_pairs(codes: np.ndarray, radius: int) -> int:

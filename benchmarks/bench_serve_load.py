@@ -31,7 +31,7 @@ import numpy as np
 from PIL import Image
 from skimage import data as skdata
 
-from emotion.assets import DEFAULT_FACE_MODEL
+from emotion.assets.face_model import DEFAULT_FACE_MODEL
 from emotion.serve import ServeSettings
 from emotion.serve.inference import Predictor
 
@@ -77,7 +77,7 @@ def free_port() -> int:
 
 
 def start_server(args: argparse.Namespace, port: int) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "emotion.cli", "serve", "--model-dir", str(args.model_dir)]
+    cmd = [sys.executable, "-m", "emotion.tools.cli", "serve", "--model-dir", str(args.model_dir)]
     cmd += ["--variant", args.variant, "--port", str(port), "--face-model", str(args.face_model)]
     env = {**os.environ, "GLOG_minloglevel": "2"}
     server = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL)  # access log

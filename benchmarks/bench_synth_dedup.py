@@ -17,9 +17,10 @@ import time
 import numpy as np
 
 from emotion import CLASSES
-from emotion.neardup import HammingIndex, hamming
-from emotion.synth.run import QualityConfig, Synthesizer
+from emotion.data.neardup import HammingIndex, hamming
 from emotion.synth.store import SlotStore
+from emotion.synth.synthesizer import Synthesizer
+from emotion.tools.params_file import load_section
 
 
 def records(codes: np.ndarray) -> list[dict]:
@@ -70,9 +71,14 @@ def main() -> None:
     recs = records(cand)
     needs = dict.fromkeys(CLASSES, args.candidates)  # no class cap binds: dedup only
 
-    synth = Synthesizer(
-        None, QualityConfig(0.5, 0.1, 60.0, args.radius), SlotStore(None), None, None, batch_size=1
+    params = load_section(
+        "synth",
+        min_face_confidence=0.5,
+        min_face_size=0.1,
+        min_sharpness=60.0,
+        phash_min_distance=args.radius,
     )
+    synth = Synthesizer(params, SlotStore(None), None, None, identity={}, output_size=48)
     start = time.perf_counter()
     index = HammingIndex(args.radius)
     for code in real.tolist():

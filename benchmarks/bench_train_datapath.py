@@ -5,7 +5,7 @@ Usage: python benchmarks/bench_train_datapath.py --data data/processed/balance [
 
 1. Data path alone (augment + batch + normalise): images/s of the fast path (uint8 tensor cache,
    batched tensor augmentation) vs torchvision transforms on PIL images decoded per sample from
-   PNG files by a DataLoader with worker processes (the seed project's layout).
+   PNG files by a DataLoader with worker processes (the original report's layout).
 2. End to end: training images/s (forward + backward + AdamW step) fed by each path.
 """
 
@@ -25,9 +25,17 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from torchvision.transforms import v2
 
-from emotion.model import ModelSpec, build_model, normalization
-from emotion.tensordata import AugmentConfig, BatchAugment, Preprocess, TensorSplit, epoch_batches
-from emotion.trainer import autocast_dtype
+from emotion.core.preprocessing import PreprocessingContract
+from emotion.tools.params_file import load_section
+from emotion.training.model import build_model, normalization
+from emotion.training.params import TrainParams
+from emotion.training.tensordata import (
+    BatchAugment,
+    Preprocess,
+    TensorSplit,
+    epoch_batches,
+)
+from emotion.training.trainer import autocast_dtype
 
 
 class PngFolder(Dataset):
@@ -45,16 +53,15 @@ class PngFolder(Dataset):
 
 
 def baseline_transform(
-    aug: AugmentConfig, size: int, mean: list[float], std: list[float]
+    aug: TrainParams, size: int, mean: list[float], std: list[float]
 ) -> v2.Compose:
+    shift = (aug.aug_translate, aug.aug_translate)
     return v2.Compose(
         [
             v2.PILToTensor(),
-            v2.RandomHorizontalFlip(aug.hflip),
-            v2.RandomAffine(
-                aug.rotation_deg, translate=(aug.translate, aug.translate), scale=aug.scale
-            ),
-            v2.ColorJitter(brightness=aug.brightness, contrast=aug.contrast),
+            v2.RandomHorizontalFlip(aug.aug_hflip),
+            v2.RandomAffine(aug.aug_rotation_deg, translate=shift, scale=aug.aug_scale),
+            v2.ColorJitter(brightness=aug.aug_brightness, contrast=aug.aug_contrast),
             v2.Resize((size, size), antialias=True),
             v2.ToDtype(torch.float32, scale=True),
             v2.Normalize(mean, std),
@@ -74,10 +81,13 @@ def main() -> None:
     torch.set_num_threads(len(os.sched_getaffinity(0)))
     classes = json.loads((args.data / "labels.json").read_text())["classes"]
     split = TensorSplit.load(args.data, "train", classes)
-    aug = AugmentConfig()
-    model = build_model(ModelSpec(args.model, len(classes), 1), image_size=args.image_size)
+    aug = load_section("train")
+    spec = load_section("model", name=args.model, in_chans=1, image_size=args.image_size)
+    model = build_model(spec, len(classes))
     mean, std = normalization(model, 1)
-    pre = Preprocess(args.image_size, 1, mean, std)
+    source = int(split.images.shape[-1])
+    contract = PreprocessingContract(source, args.image_size, 1, tuple(mean), tuple(std), None)
+    pre = Preprocess(contract)
     fast_aug = BatchAugment(aug)
     n_images = args.batches * args.batch_size
 
@@ -121,7 +131,7 @@ def main() -> None:
             return n_images / (time.perf_counter() - start)
 
         def train_steps(batches) -> float:
-            net = build_model(ModelSpec(args.model, len(classes), 1), image_size=args.image_size)
+            net = build_model(spec, len(classes))
             opt = torch.optim.AdamW(net.parameters(), 1e-3)
             amp = autocast_dtype("auto", torch.device("cpu"))
             it = batches()

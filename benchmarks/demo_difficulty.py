@@ -20,9 +20,9 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import cross_val_score
 
-from emotion.demo.dataset import META_FILE, DemoSpec, generate_dataset
-from emotion.demo.faces import NuisanceRanges, sample_expression
-from emotion.params.file import load_params
+from emotion.demo.dataset import META_FILE, generate_dataset
+from emotion.demo.faces import sample_expression
+from emotion.tools.params_file import load_section
 
 
 def main() -> None:
@@ -30,20 +30,10 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=3000)
     args = parser.parse_args()
     warnings.simplefilter("ignore", ConvergenceWarning)
-    d = load_params().demo_data
-    spec = DemoSpec(
-        d.seed,
-        args.count,
-        d.image_size,
-        d.class_proportions,
-        d.jpeg_fraction,
-        d.jpeg_quality,
-        d.expression_spread,
-        NuisanceRanges(),
-    )
+    d = load_section("demo_data", count=args.count)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        generate_dataset(spec, Path(tmp), workers=2)
+        generate_dataset(d, Path(tmp), workers=2)
         meta = pd.read_csv(Path(tmp) / META_FILE)
         pixels = np.stack(
             [np.asarray(Image.open(Path(tmp) / p), np.float32).ravel() / 255 for p in meta["path"]]

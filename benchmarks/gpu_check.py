@@ -5,7 +5,7 @@ Usage: python benchmarks/gpu_check.py [--out gpu_check.json] [--device cuda|cpu]
 
 Sections (each isolated: a failure is reported as FAIL with its error, and the exit code is 1):
 1. train     AMP training steps (bf16 autocast where supported, else fp16 + GradScaler; the
-             trainer's rule), channels_last, AdamW, on ``build_model`` with the seed head.
+             trainer's rule), channels_last, AdamW, on ``build_model`` (the original report's head).
 2. datapath  uint8 48x48 batches -> BatchAugment + Preprocess (resize, 3 channels) on the device.
 3. ddp       2-rank DDP launched with torchrun on this script (``--ddp-worker``); NCCL on GPUs.
 4. diffusion the tiny Stable Diffusion pipeline at 64 px, dtype by ``resolve_dtype("auto")``:
@@ -41,12 +41,15 @@ from timm.optim import create_optimizer_v2
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from emotion import distributed
-from emotion.model import EmotionNet, ModelSpec, build_model
-from emotion.tensordata import AugmentConfig, BatchAugment, Preprocess
-from emotion.trainer import autocast_dtype
+from emotion.core.preprocessing import PreprocessingContract
+from emotion.tools.params_file import load_section
+from emotion.core import distributed
+from emotion.training.model import EmotionNet, build_model
+from emotion.training.tensordata import BatchAugment, Preprocess
+from emotion.training.trainer import autocast_dtype
 
 NUM_CLASSES = 6
+PARAMS = Path(__file__).resolve().parents[1] / "params.yaml"  # the committed defaults
 DATA_SIZE = 48  # FER-sized uint8 source images
 DDP_WORLD = 2
 MIB = 2**20
@@ -114,10 +117,16 @@ def timed(
     return time.perf_counter() - start, out
 
 
+def model_params(cfg: CheckConfig) -> Any:
+    """The committed ``model`` section with the checked backbone, RGB input and size."""
+    fields = {"name": cfg.model, "in_chans": 3, "image_size": cfg.image_size}
+    return load_section("model", PARAMS, **fields, pretrained=False)
+
+
 def make_model(cfg: CheckConfig, device: torch.device) -> EmotionNet:
-    """The seed architecture (timm backbone + head), 3 channels, channels_last on ``device``."""
+    """The original report's architecture (timm backbone + head), 3 channels, channels_last."""
     torch.manual_seed(0)
-    model = build_model(ModelSpec(cfg.model, NUM_CLASSES, in_chans=3), cfg.image_size)
+    model = build_model(model_params(cfg), NUM_CLASSES)
     return model.to(device, memory_format=torch.channels_last)
 
 
@@ -166,8 +175,9 @@ def check_train(cfg: CheckConfig) -> Result:
 def check_datapath(cfg: CheckConfig) -> Result:
     gen = torch.Generator().manual_seed(0)  # a CPU generator, as in the trainer
     source = torch.randint(0, 256, (cfg.batch * 4, 1, DATA_SIZE, DATA_SIZE), dtype=torch.uint8)
-    augment = BatchAugment(AugmentConfig())
-    pre = Preprocess(cfg.image_size, 3, IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD)
+    augment = BatchAugment(load_section("train", PARAMS))
+    mean, std = tuple(IMAGENET_DEFAULT_MEAN), tuple(IMAGENET_DEFAULT_STD)
+    pre = Preprocess(PreprocessingContract(DATA_SIZE, cfg.image_size, 3, mean, std, None))
 
     def step() -> torch.Tensor:
         idx = torch.randint(0, len(source), (cfg.batch,), generator=gen)
@@ -280,7 +290,7 @@ def check_diffusion(cfg: CheckConfig) -> Result:
 def check_onnx(cfg: CheckConfig) -> Result:
     import onnxruntime as ort
 
-    from emotion.onnx_export import (
+    from emotion.export.onnx_export import (
         export_onnx,
         ort_logits,
         ort_session,
@@ -289,7 +299,7 @@ def check_onnx(cfg: CheckConfig) -> Result:
     )
 
     torch.manual_seed(0)
-    model = build_model(ModelSpec(cfg.model, NUM_CLASSES, in_chans=3), cfg.image_size).eval()
+    model = build_model(model_params(cfg), NUM_CLASSES).eval()
     shape = (3, cfg.image_size, cfg.image_size)
     x = np.random.default_rng(0).standard_normal((cfg.onnx_batch, *shape), dtype=np.float32)
     with tempfile.TemporaryDirectory() as tmp:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from emotion.assets import FACE_MODEL_FILE, fetch_face_model
-from emotion.stage import log, run_stage
+from emotion.assets.face_model import FACE_MODEL_FILE, fetch_face_model
+from emotion.core.stage import log, run_stage
 
 
 def main() -> None:

@@ -9,15 +9,31 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from emotion.core.config import PARAMS_FILE
+from emotion.tools import profiles
+from emotion.tools.params_file import load_section
+
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent  # the venv running the tests (has dvc, python, emotion)
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """The tests derive every config from the defaults: refuse to run on a profiled params.yaml."""
+    applied = profiles.applied_profile((REPO / PARAMS_FILE).read_text(encoding="utf-8"))
+    if applied:
+        pytest.exit(
+            f"params.yaml has profile '{applied}' applied; the tests start from the defaults:"
+            " `git stash` or `git restore params.yaml` first",
+            returncode=2,
+        )
 
 
 @pytest.fixture(scope="session")
@@ -46,6 +62,9 @@ TINY = [
     "synth.steps=2",
     "export.latency_runs=10",
     "export.calibration_images=32",
+    "explain.per_class=2",
+    "explain.lime_samples=60",
+    "explain.shap_nsamples=10",
 ]
 
 
@@ -69,9 +88,25 @@ def tree_digest(root: Path) -> dict[str, str]:
     }
 
 
-def copy_repo(dest: Path, profile: str = "demo", overrides: Sequence[str] = TINY) -> Path:
+def params_text(overrides: Mapping[str, Any], base: Path = REPO / PARAMS_FILE) -> str:
+    """The committed ``params.yaml`` with dotted ``overrides`` applied (validated)."""
+    return profiles.apply(base.read_text(encoding="utf-8"), [(overrides, "test")], "test params")
+
+
+def set_params(project: Path, overrides: Mapping[str, Any]) -> None:
+    """Set dotted keys in ``project``'s params.yaml (as a user editing it would)."""
+    path = project / PARAMS_FILE
+    path.write_text(params_text(overrides, path))
+
+
+def section(name: str, /, **overrides: Any) -> Any:
+    """The committed params section ``name`` with ``overrides``, validated like params.yaml."""
+    return load_section(name, REPO / PARAMS_FILE, **overrides)
+
+
+def copy_repo(dest: Path, profile: str | None = None, overrides: Sequence[str] = TINY) -> Path:
     """The repo's files (tracked + untracked, not ignored) at ``dest``, as a new git repo,
-    with ``params.yaml`` set to ``profile`` plus ``overrides``."""
+    with ``params.yaml`` = the defaults, or ``profile`` applied, plus ``overrides``."""
     listed = subprocess.run(
         ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
         cwd=REPO,
@@ -83,8 +118,11 @@ def copy_repo(dest: Path, profile: str = "demo", overrides: Sequence[str] = TINY
         if (REPO / rel).is_file():
             (dest / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(REPO / rel, dest / rel)
-    sets = [a for kv in overrides for a in ("--set", kv)]
-    run(["emotion", "profile", "use", profile, *sets], dest)
+    if profile is None:
+        (dest / PARAMS_FILE).write_text(params_text(profiles.parse_overrides(list(overrides))))
+    else:
+        sets = [a for kv in overrides for a in ("--set", kv)]
+        run(["emotion", "profile", "use", profile, *sets], dest)
     run(["git", "init", "-q", "-b", "main"], dest)
     run(["git", "config", "user.email", "e2e@example.com"], dest)
     run(["git", "config", "user.name", "e2e"], dest)

@@ -24,13 +24,17 @@ def load(model_dir: Path) -> tuple[onnxruntime.InferenceSession, dict]:
 
 def preprocess(path: Path, prep: dict) -> np.ndarray:
     """One image file -> (in_chans, size, size) float32, following model.json only."""
-    size = prep["image_size"]
+    assert (prep["source_resample"], prep["resample"]) == ("lanczos", "bilinear-antialias")
+    source, size = prep["source_size"], prep["image_size"]
     with Image.open(path) as image:
         gray = image.convert("L")
-        if gray.size != (size, size):
-            gray = gray.resize((size, size), Image.Resampling.BILINEAR)
-        x = np.asarray(gray, dtype=np.float32)[None] * np.float32(prep["scale"])
-    x = np.repeat(x, prep["in_chans"], axis=0)
+        if gray.size != (source, source):
+            gray = gray.resize((source, source), Image.Resampling.LANCZOS)
+        x = np.asarray(gray, dtype=np.float32) * np.float32(prep["scale"])
+    if source != size:  # Pillow's bilinear on floats widens its support when shrinking
+        resized = Image.fromarray(x, mode="F").resize((size, size), Image.Resampling.BILINEAR)
+        x = np.asarray(resized, dtype=np.float32)
+    x = np.repeat(x[None], prep["in_chans"], axis=0)
     mean = np.asarray(prep["mean"], dtype=np.float32)[:, None, None]
     std = np.asarray(prep["std"], dtype=np.float32)[:, None, None]
     return (x - mean) / std

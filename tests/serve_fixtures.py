@@ -17,10 +17,13 @@ from fastapi import FastAPI
 from PIL import Image
 from skimage import data as skdata
 
-from emotion.contract import ModelContract, Preprocessing
-from emotion.model import ModelSpec, build_model, normalization
-from emotion.onnx_export import export_onnx, publish_contract
-from emotion.quantize import quantize
+from emotion.core.preprocessing import PreprocessingContract
+from emotion.export.contract import ModelContract
+from emotion.export.onnx_export import export_onnx, publish_contract
+from emotion.export.quantize import quantize
+from emotion.training.model import build_model, normalization
+
+from .conftest import section
 
 CLASSES = ("angry", "fearful", "happy", "neutral", "sad", "surprised")
 IMAGE_SIZE = 48
@@ -32,15 +35,17 @@ FACE_MODEL = Path(__file__).resolve().parents[1] / "assets" / "face_detection_sh
 def export_tiny_model(out: Path, seed: int = 0) -> Path:
     """Export an untrained ``emotion_cnn_s`` (1 channel, 48 px) the way the export stage does."""
     torch.manual_seed(seed)
-    spec = ModelSpec(name="emotion_cnn_s", num_classes=len(CLASSES), in_chans=1, head_hidden=32)
-    model = build_model(spec, IMAGE_SIZE).eval()
+    spec = section("model", name="emotion_cnn_s", in_chans=1, image_size=IMAGE_SIZE, head_hidden=32)
+    model = build_model(spec, len(CLASSES)).eval()
     mean, std = normalization(model, 1)
     fp32, int8 = out / "model.onnx", out / "model.int8.onnx"
     result = export_onnx(model, fp32, (1, IMAGE_SIZE, IMAGE_SIZE), opsets=(17,))
     quantize(fp32, int8, "dynamic")
     contract = ModelContract(
         classes=CLASSES,
-        preprocessing=Preprocessing(IMAGE_SIZE, 1, tuple(mean), tuple(std)),
+        preprocessing=PreprocessingContract(
+            IMAGE_SIZE, IMAGE_SIZE, 1, tuple(mean), tuple(std), face_margin=0.25
+        ),
         opset=result.opset,
         source={"model_name": spec.name, "note": "untrained test model"},
     )

@@ -13,16 +13,23 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from emotion import profiles
-from emotion.augment import AugmentSpec, augment, variant_rng
-from emotion.balance import class_targets, plan_classes, plan_variants
-from emotion.errors import DataError
-from emotion.neardup import HammingIndex, hamming, near_pairs
-from emotion.split import assign_splits, duplicate_groups, leak_audit, predefined_splits
+from emotion.core.errors import DataError
+from emotion.data.augment import augment, variant_rng
+from emotion.data.balance import class_targets, plan_classes, plan_variants
+from emotion.data.neardup import HammingIndex, hamming, near_pairs
+from emotion.data.split import assign_splits, duplicate_groups, leak_audit, predefined_splits
 
-from .conftest import REPO, tool_env
+from .conftest import REPO, params_text, section, tool_env
 
-SPEC = AugmentSpec(0.2, 0.1, 20.0, (0.7, 1.3), (0.7, 1.3), (0.7, 1.5))
+SPEC = section(
+    "balance",
+    hflip_prob=0.2,
+    vflip_prob=0.1,
+    rotation_deg=20.0,
+    brightness=[0.7, 1.3],
+    contrast=[0.7, 1.3],
+    sharpness=[0.7, 1.5],
+)
 
 
 def _codes_with_planted_neighbours(n: int, seed: int) -> np.ndarray:
@@ -196,7 +203,7 @@ def _run_stages(workdir: Path, source: Path, **overrides: object) -> dict:
         "ingest.samples_per_class": 2,
         **overrides,
     }
-    (workdir / "params.yaml").write_text(profiles.render("demo", params, REPO / "profiles"))
+    (workdir / "params.yaml").write_text(params_text(params))
     for script, extra in (
         ("ingest", ["--out", "ingest", "--metrics", "eda.json", "--plots", "plots"]),
         (
@@ -224,6 +231,7 @@ def _run_stages(workdir: Path, source: Path, **overrides: object) -> dict:
     return json.loads((workdir / "balance.json").read_text())
 
 
+@pytest.mark.slow
 def test_leak_audit_finds_planted_near_duplicates_and_can_drop_them(tmp_path: Path) -> None:
     _tree(tmp_path / "data", leaks=3)
     metrics = _run_stages(tmp_path, tmp_path / "data")
@@ -242,6 +250,7 @@ def test_leak_audit_finds_planted_near_duplicates_and_can_drop_them(tmp_path: Pa
     assert len(train[~train["is_augmented"]]) == 57
 
 
+@pytest.mark.slow
 def test_leak_audit_reports_zero_on_clean_data(tmp_path: Path) -> None:
     _tree(tmp_path / "data", leaks=0)
     metrics = _run_stages(tmp_path, tmp_path / "data")
@@ -252,6 +261,7 @@ def test_leak_audit_reports_zero_on_clean_data(tmp_path: Path) -> None:
     }
 
 
+@pytest.mark.slow
 def test_stage_outputs_are_leak_free_balanced_and_byte_identical(tmp_path: Path) -> None:
     _tree(tmp_path / "data", leaks=0)
     for sub in ("a", "b"):

@@ -11,37 +11,73 @@ from typing import Any
 import pytest
 import yaml
 
-from emotion import profiles
-from emotion.config import load_sections
-from emotion.errors import ConfigError
-from emotion.params.file import STAGE_SECTIONS, validate_params
-from emotion.params.ingest import IngestParams
-from emotion.params.train import TrainParams
+from emotion.core.config import load_sections
+from emotion.core.errors import ConfigError
+from emotion.data.params import IngestParams
+from emotion.tools import profiles
+from emotion.tools.params_file import STAGE_SECTIONS, validate_params
+from emotion.training.params import TrainParams
 
 
 def _params(repo: Path) -> dict[str, Any]:
     return yaml.safe_load((repo / "params.yaml").read_text())
 
 
-@pytest.mark.parametrize("name", profiles.available(Path(__file__).parents[1] / "profiles"))
+PROFILES = profiles.available(Path(__file__).parents[1] / "profiles")
+
+
+def _render(repo: Path, name: str, params: Path | None = None, **kw: Any) -> str:
+    return profiles.render(
+        name, params=params or repo / "params.yaml", profiles_dir=repo / "profiles", **kw
+    )
+
+
+@pytest.mark.parametrize("name", PROFILES)
 def test_every_profile_renders_to_a_valid_params_file(repo: Path, name: str) -> None:
-    text = profiles.render(name, profiles_dir=repo / "profiles")
+    text = _render(repo, name)
     params = validate_params(yaml.safe_load(text))
     assert set(type(params).model_fields) == set(yaml.safe_load(text))
+    assert profiles.applied_profile(text) == name
 
 
-def test_committed_params_is_the_demo_profile(repo: Path) -> None:
-    assert (
-        profiles.render("demo", profiles_dir=repo / "profiles")
-        == (repo / "params.yaml").read_text()
+@pytest.mark.parametrize("name", PROFILES)
+def test_profiles_are_overlays_not_copies(repo: Path, name: str) -> None:
+    """A profile lists only keys it changes: none repeats the default it would overwrite."""
+    defaults = yaml.safe_load((repo / "params.yaml").read_text())
+    for keys, where in profiles.overlay_chain(name, repo / "profiles"):
+        for dotted, value in keys.items():
+            section, key = dotted.split(".", 1)
+            assert defaults[section][key] != value, f"{where}: {dotted} repeats the default"
+
+
+def test_edited_params_keep_their_edits_under_a_profile(repo: Path, tmp_path: Path) -> None:
+    """The DVC loop (edit params.yaml or `dvc exp apply`, commit) then a profile: edits stay."""
+    target = tmp_path / "params.yaml"
+    edited = (repo / "params.yaml").read_text().replace("head_lr: ", "head_lr: 0.0123 #", 1)
+    target.write_text(edited)
+    params = validate_params(
+        yaml.safe_load(profiles.use("fer2013-cpu", params=target, profiles_dir=repo / "profiles"))
     )
+    assert params.train.head_lr == 0.0123
+    assert params.ingest.source == "data/external/fer2013"
+    assert "# one section per stage" in target.read_text().lower()  # comments kept
+
+
+def test_a_second_profile_is_refused_unless_forced(repo: Path, tmp_path: Path) -> None:
+    target = tmp_path / "params.yaml"
+    target.write_text((repo / "params.yaml").read_text())
+    profiles.use("workstation", params=target, profiles_dir=repo / "profiles")
+    assert _render(repo, "workstation", target) == target.read_text()  # same one: idempotent
+    with pytest.raises(ConfigError, match=r"already has profile 'workstation'.*git restore"):
+        profiles.use("fer2013-cpu", params=target, profiles_dir=repo / "profiles")
+    forced = _render(repo, "fer2013-cpu", target, force=True)
+    assert profiles.applied_profile(forced) == "fer2013-cpu"
+    assert forced.count(profiles.MARKER) == 1
 
 
 def test_real_data_profiles_point_ingest_at_real_data(repo: Path) -> None:
     for name in ("fer2013-cpu", "workstation"):
-        params = validate_params(
-            yaml.safe_load(profiles.render(name, profiles_dir=repo / "profiles"))
-        )
+        params = validate_params(yaml.safe_load(_render(repo, name)))
         assert params.ingest.source != "data/raw/demo"
 
 
@@ -123,10 +159,11 @@ def test_a_missing_section_is_named(repo: Path, tmp_path: Path) -> None:
 
 def test_profile_use_with_override_writes_validated_params(repo: Path, tmp_path: Path) -> None:
     target = tmp_path / "params.yaml"
+    target.write_text((repo / "params.yaml").read_text())
     cmd = [
         sys.executable,
         "-m",
-        "emotion.cli",
+        "emotion.tools.cli",
         "profile",
         "use",
         "fer2013-cpu",
@@ -140,7 +177,7 @@ def test_profile_use_with_override_writes_validated_params(repo: Path, tmp_path:
         str(repo / "profiles"),
     ]
     done = subprocess.run(cmd, capture_output=True, text=True, check=True)
-    assert "now profile 'fer2013-cpu'" in done.stdout
+    assert "profile 'fer2013-cpu' applied" in done.stdout
     data = yaml.safe_load(target.read_text())
     assert data["ingest"]["source"] == "/data/fer2013.csv"
     assert data["ingest"]["samples_per_class"] == 4
@@ -159,14 +196,14 @@ def test_bad_override_fails_without_touching_params(
     repo: Path, tmp_path: Path, override: str, message: str
 ) -> None:
     target = tmp_path / "params.yaml"
-    target.write_text("untouched\n")
+    target.write_text((repo / "params.yaml").read_text())
     cmd = [
         sys.executable,
         "-m",
-        "emotion.cli",
+        "emotion.tools.cli",
         "profile",
         "use",
-        "demo",
+        "fer2013-cpu",
         "--set",
         override,
         "--params",
@@ -178,22 +215,32 @@ def test_bad_override_fails_without_touching_params(
     assert done.returncode == 2
     assert message in done.stderr
     assert "Traceback" not in done.stderr
-    assert target.read_text() == "untouched\n"
+    assert target.read_text() == (repo / "params.yaml").read_text()
 
 
 def test_unknown_profile_lists_available(repo: Path) -> None:
     with pytest.raises(
-        ConfigError, match=r"unknown profile 'gpu'; available: \['demo', 'fer2013-cpu'"
+        ConfigError, match=r"unknown profile 'gpu'; available: \['fer2013-cpu', 'workstation'"
     ):
-        profiles.render("gpu", profiles_dir=repo / "profiles")
+        _render(repo, "gpu")
 
 
-@pytest.mark.parametrize("name", profiles.available(Path(__file__).parents[1] / "profiles"))
-def test_hub_models_are_pinned_to_a_commit(repo: Path, name: str) -> None:
+@pytest.mark.parametrize("name", [None, *PROFILES])
+def test_hub_models_are_pinned_to_a_commit(repo: Path, name: str | None) -> None:
     """A hub id without a revision gives different weights as the hub changes."""
-    synth = validate_params(
-        yaml.safe_load(profiles.render(name, profiles_dir=repo / "profiles"))
-    ).synth
+    text = (repo / "params.yaml").read_text() if name is None else _render(repo, name)
+    synth = validate_params(yaml.safe_load(text)).synth
     if synth.model_id != "tiny" and not (repo / synth.model_id).exists():
         assert synth.model_id != "runwayml/stable-diffusion-v1-5"  # removed from the Hub in 2024
         assert re.fullmatch(r"[0-9a-f]{40}", synth.revision or ""), synth.revision
+
+
+def test_the_cli_starts_without_the_ml_stack() -> None:
+    """The PR-report workflow installs only dvc, pydantic, pyyaml and ruamel.yaml for `emotion`."""
+    code = (
+        "import sys, emotion.tools.cli\n"
+        "heavy = {'numpy', 'torch', 'PIL', 'pandas', 'mediapipe', 'fastapi', 'onnxruntime'}\n"
+        "print(sorted(heavy & set(sys.modules)))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from emotion.datasets import add_dataset
-from emotion.errors import EmotionError
+from emotion.core.errors import EmotionError
+from emotion.tools.datasets import add_dataset
 
 from .conftest import image_bytes
 

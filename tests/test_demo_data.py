@@ -13,31 +13,22 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import cross_val_score
 
 from emotion import CLASSES
-from emotion.demo.dataset import MASKS_DIR, META_FILE, DemoSpec, class_quotas, generate_dataset
+from emotion.demo.dataset import MASKS_DIR, META_FILE, class_quotas, generate_dataset
 from emotion.demo.faces import (
     MASK_REGIONS,
-    NuisanceRanges,
     render_face,
     sample_expression,
     sample_identity,
     sample_nuisance,
 )
-from emotion.params.file import load_params
+from emotion.demo.params import DemoDataParams
+
+from .conftest import section
 
 
 @pytest.fixture(scope="module")
-def spec(repo: Path) -> DemoSpec:
-    p = load_params(repo / "params.yaml").demo_data
-    return DemoSpec(
-        seed=p.seed,
-        count=90,
-        image_size=p.image_size,
-        class_proportions=p.class_proportions,
-        jpeg_fraction=p.jpeg_fraction,
-        jpeg_quality=p.jpeg_quality,
-        expression_spread=p.expression_spread,
-        nuisance=NuisanceRanges(),
-    )
+def spec() -> DemoDataParams:
+    return section("demo_data", count=90)
 
 
 def _tree_bytes(root: Path) -> dict[str, bytes]:
@@ -50,7 +41,7 @@ def _tree_bytes(root: Path) -> dict[str, bytes]:
 
 @pytest.mark.parametrize("count", [1, 7, 100, 1000, 3000])
 def test_quotas_sum_to_count_and_match_proportions_within_one_point(
-    spec: DemoSpec, count: int
+    spec: DemoDataParams, count: int
 ) -> None:
     quotas = class_quotas(count, spec.class_proportions)
     assert sum(quotas.values()) == count
@@ -59,7 +50,7 @@ def test_quotas_sum_to_count_and_match_proportions_within_one_point(
 
 
 def test_same_seed_gives_byte_identical_dataset_whatever_the_worker_count(
-    spec: DemoSpec, tmp_path: Path
+    spec: DemoDataParams, tmp_path: Path
 ) -> None:
     generate_dataset(spec, tmp_path / "a", workers=1)
     generate_dataset(spec, tmp_path / "b", workers=2)
@@ -68,15 +59,17 @@ def test_same_seed_gives_byte_identical_dataset_whatever_the_worker_count(
     assert a == b
 
 
-def test_different_seed_gives_different_images(spec: DemoSpec, tmp_path: Path) -> None:
+def test_different_seed_gives_different_images(spec: DemoDataParams, tmp_path: Path) -> None:
     generate_dataset(spec, tmp_path / "a")
-    generate_dataset(replace(spec, seed=spec.seed + 1), tmp_path / "b")
+    generate_dataset(spec.model_copy(update={"seed": spec.seed + 1}), tmp_path / "b")
     a, b = _tree_bytes(tmp_path / "a"), _tree_bytes(tmp_path / "b")
     shared = set(a) & set(b)
     assert sum(a[k] == b[k] for k in shared) == 0
 
 
-def test_written_dataset_has_images_masks_and_metadata(spec: DemoSpec, tmp_path: Path) -> None:
+def test_written_dataset_has_images_masks_and_metadata(
+    spec: DemoDataParams, tmp_path: Path
+) -> None:
     counts = generate_dataset(spec, tmp_path / "demo")
     assert counts == class_quotas(spec.count, spec.class_proportions)
     meta = pd.read_csv(tmp_path / "demo" / META_FILE)
@@ -92,8 +85,8 @@ def test_written_dataset_has_images_masks_and_metadata(spec: DemoSpec, tmp_path:
         assert image_path.parent.name == row.label
 
 
-def test_format_mix_follows_jpeg_fraction(spec: DemoSpec, tmp_path: Path) -> None:
-    counts = generate_dataset(replace(spec, count=600), tmp_path / "demo")
+def test_format_mix_follows_jpeg_fraction(spec: DemoDataParams, tmp_path: Path) -> None:
+    counts = generate_dataset(spec.model_copy(update={"count": 600}), tmp_path / "demo")
     jpegs = len(list((tmp_path / "demo").glob("*/*.jpg")))
     assert sum(counts.values()) == 600
     # binomial(600, 0.35): sd ~ 1.9 points; allow ~3 sd
@@ -104,7 +97,7 @@ def _render_pair(seed: int, label: str) -> tuple[np.ndarray, np.ndarray, np.ndar
     rng = np.random.default_rng(seed)
     ident = sample_identity(rng)
     expr = sample_expression(rng, label, 1.0)
-    calm = NuisanceRanges(noise_std_max=0.0, blur_max=0.0, occlusion_prob=0.0)
+    calm = section("demo_data", noise_std_max=0.0, blur_max=0.0, occlusion_prob=0.0)
     nuis = sample_nuisance(rng, calm)
     with_features, mask = render_face(ident, expr, nuis, 48, np.random.default_rng(0))
     without, _ = render_face(ident, expr, nuis, 48, np.random.default_rng(0), features=False)
@@ -130,7 +123,7 @@ def test_occluded_pixels_are_removed_from_the_mask() -> None:
     rng = np.random.default_rng(3)
     ident, expr = sample_identity(rng), sample_expression(rng, "happy", 1.0)
     nuis = replace(
-        sample_nuisance(rng, NuisanceRanges(occlusion_prob=0.0)),
+        sample_nuisance(rng, section("demo_data", occlusion_prob=0.0)),
         occluder=(0.5, 0.72, 0.5, 0.2, 0.0),  # a bar over the mouth
     )
     _, mask = render_face(ident, expr, nuis, 48, rng)
@@ -139,7 +132,7 @@ def test_occluded_pixels_are_removed_from_the_mask() -> None:
     assert not (mask[bar] > 0).any()
 
 
-def test_classes_overlap_but_are_learnable_from_expression_parameters(spec: DemoSpec) -> None:
+def test_classes_overlap_but_are_learnable_from_expression_parameters(spec: DemoDataParams) -> None:
     rng = np.random.default_rng(0)
     x, y = [], []
     for i in range(3000):

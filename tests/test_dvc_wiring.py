@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from emotion.params.file import STAGE_SECTIONS, all_leaf_keys, stage_leaf_keys
+from emotion.tools.params_file import STAGE_SECTIONS, Params, all_leaf_keys, stage_leaf_keys
 
 REPO = Path(__file__).resolve().parents[1]
 DVC = yaml.safe_load((REPO / "dvc.yaml").read_text())
@@ -89,15 +89,42 @@ def test_stage_depends_on_its_script_and_exactly_the_modules_it_imports(name: st
     assert _declared_files(stage) == imported_library_files(REPO / script)
 
 
+CHECKPOINT_READERS = {"evaluate", "explain", "export"}
+
+
+def _schema_file(section: str) -> str:
+    schema = Params.model_fields[section].annotation
+    return f"src/{schema.__module__.replace('.', '/')}.py"
+
+
 @pytest.mark.parametrize("name", sorted(STAGES))
 def test_stage_imports_the_schemas_of_exactly_its_params_sections(name: str) -> None:
-    """Editing one section's schema module stales only the stages that read that section."""
+    """Editing a package's schema (``<package>/params.py``) stales only the stages reading it.
+
+    Stages that load the trained checkpoint also read its ``model`` section (to rebuild the
+    network), so they import that schema too.
+    """
     schemas = {
-        f.removeprefix("src/emotion/params/").removesuffix(".py")
-        for f in imported_library_files(REPO / f"stages/{name}.py")
-        if f.startswith("src/emotion/params/") and not f.endswith("__init__.py")
+        f for f in imported_library_files(REPO / f"stages/{name}.py") if f.endswith("/params.py")
     }
-    assert schemas == set(STAGE_SECTIONS[name])
+    sections = set(STAGE_SECTIONS[name]) | ({"model"} if name in CHECKPOINT_READERS else set())
+    assert schemas == {_schema_file(s) for s in sections}
+
+
+def test_each_package_holds_the_schemas_of_its_own_stages() -> None:
+    packages = {s: _schema_file(s).split("/")[2] for s in Params.model_fields}
+    assert packages == {
+        "demo_data": "demo",
+        "ingest": "data",
+        "split": "data",
+        "balance": "data",
+        "synth": "synth",
+        "model": "training",
+        "train": "training",
+        "evaluate": "training",
+        "explain": "explain",
+        "export": "export",
+    }
 
 
 def test_no_output_is_persistent() -> None:

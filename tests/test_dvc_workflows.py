@@ -21,14 +21,14 @@ import psutil
 import pytest
 import yaml
 
-from emotion import checkpoint
+from emotion.training import checkpoint
 
 from .conftest import (
-    TINY,
     commit,
     image_bytes,
     ran_project,
     run,
+    set_params,
     stale_stages,
     tool_env,
     tree_digest,
@@ -77,7 +77,7 @@ def test_editing_a_train_dependency_reruns_train_with_every_output(project: Path
     """A comment in the trainer or the stage script: train reruns from scratch, outputs complete;
     undoing the edit restores the earlier run from the run-cache."""
     best = md5(project / "models/best_model.pth")
-    edited = [project / "src/emotion/trainer.py", project / "stages/train.py"]
+    edited = [project / "src/emotion/training/trainer.py", project / "stages/train.py"]
     originals = [p.read_text() for p in edited]
     for path, text in zip(edited, originals, strict=True):
         path.write_text(text + "\n# a comment\n")
@@ -259,8 +259,7 @@ def test_a_dataset_under_dvc_reaches_a_teammate_through_push_and_pull(
     done = run(["emotion", "dataset", "add", str(archive), "--name", "faces"], project, check=False)
     assert done.returncode == 2
     assert "data/external/faces: already exists" in done.stderr
-    sets = [a for kv in [*TINY, "ingest.source=data/external/faces"] for a in ("--set", kv)]
-    run(["emotion", "profile", "use", "demo", *sets], project)
+    set_params(project, {"ingest.source": "data/external/faces"})
     run(["dvc", "repro"], project)
     assert json.loads((project / "metrics/eda.json").read_text())["total"] == 60
     commit(project, "tiny run on a real dataset")

@@ -3,22 +3,34 @@
 from __future__ import annotations
 
 import json
+import typing
 
 import numpy as np
 import pytest
 import torch
 from torch import nn
 
-from emotion.explain import checks
+from emotion.core.preprocessing import PreprocessingContract
+from emotion.explain import checks, methods
+from emotion.explain.explainer import Explainer, evaluate_method
+from emotion.explain.params import ExplainMethod, ExplainParams
 from emotion.explain.probe import select_probes
-from emotion.explain.run import ExplainConfig, Explainer, evaluate_method
-from emotion.model import ModelSpec, build_model
-from emotion.tensordata import Preprocess
+from emotion.training.model import build_model
+from emotion.training.tensordata import Preprocess
 
-from .conftest import REPO
+from .conftest import REPO, section
 
 FAMILIES = ["emotion_cnn_s", "resnet18", "convnext_atto", "efficientnet_b0", "vit_tiny_patch16_224"]
-TINY = ExplainConfig(shap_nsamples=4, lime_samples=20, lime_segments=6, curve_steps=4)
+TINY = section("explain", shap_nsamples=4, lime_samples=20, lime_segments=6, curve_steps=4)
+
+
+def _model(name: str, classes: int, size: int, hidden: int) -> nn.Module:
+    fields = {"name": name, "in_chans": 1, "image_size": size, "head_hidden": hidden}
+    return build_model(section("model", **fields, head_dropout=0.0), classes)
+
+
+def _pre(size: int) -> Preprocess:
+    return Preprocess(PreprocessingContract(size, size, 1, (0.5,), (0.25,), None))
 
 
 def _hooks(model: nn.Module) -> int:
@@ -28,12 +40,12 @@ def _hooks(model: nn.Module) -> int:
     )
 
 
-def _explainer(name: str, size: int = 32, cfg: ExplainConfig = TINY) -> Explainer:
+def _explainer(name: str, size: int = 32, cfg: ExplainParams = TINY) -> Explainer:
     torch.manual_seed(0)
-    model = build_model(ModelSpec(name, 3, 1, head_hidden=8, head_dropout=0.0), size).eval()
-    twin = build_model(ModelSpec(name, 3, 1, head_hidden=8, head_dropout=0.0), size).eval()
+    model = _model(name, 3, size, 8).eval()
+    twin = _model(name, 3, size, 8).eval()
     background = np.random.default_rng(0).integers(0, 255, (2, size, size)).astype(np.float64)
-    return Explainer(model, twin, Preprocess(size, 1, [0.5], [0.25]), background, cfg)
+    return Explainer(model, twin, _pre(size), background, cfg)
 
 
 @pytest.mark.parametrize("name", FAMILIES)
@@ -80,8 +92,8 @@ def _trained_tiny_model(size: int = 24) -> tuple[Explainer, np.ndarray, np.ndarr
         top = 2 if label == 0 else size - 10
         masks[i, top : top + 8, 8:16] = True
         images[i][masks[i]] += 120
-    model = build_model(ModelSpec("emotion_cnn_s", 2, 1, head_hidden=16, head_dropout=0.0), size)
-    pre = Preprocess(size, 1, [0.5], [0.25])
+    model = _model("emotion_cnn_s", 2, size, 16)
+    pre = _pre(size)
     x = pre.finish(torch.as_tensor(images / 255.0, dtype=torch.float32)[:, None])
     y = torch.as_tensor(labels)
     opt = torch.optim.Adam(model.parameters(), 3e-3)
@@ -93,8 +105,8 @@ def _trained_tiny_model(size: int = 24) -> tuple[Explainer, np.ndarray, np.ndarr
             opt.step()
     model.eval()
     torch.manual_seed(1)
-    twin = build_model(ModelSpec("emotion_cnn_s", 2, 1, head_hidden=16, head_dropout=0.0), size)
-    cfg = ExplainConfig(target_layer="backbone.stages.2", curve_steps=10)
+    twin = _model("emotion_cnn_s", 2, size, 16)
+    cfg = section("explain", target_layer="backbone.stages.2", curve_steps=10)
     ex = IdentityExplainer(model, twin, pre, images[:4], cfg)
     return ex, images[:16], labels[:16], masks[:16]
 
@@ -180,3 +192,10 @@ def test_demo_pipeline_explanations_localise_and_pass_sanity() -> None:
     assert ablation["accuracy_regions_removed"] < ablation["accuracy_random_pixels_removed"]
     assert set(metrics["methods"]) == {"gradcam", "gradcam_pp", "shap", "lime"}
     assert metrics["probe"]["with_masks"] is True
+
+
+def test_every_configurable_method_is_registered_by_name() -> None:
+    """``explain.methods`` accepts exactly the registered methods (plus the random baseline)."""
+    assert set(typing.get_args(ExplainMethod)) == set(methods.REGISTRY) - {"random"}
+    with pytest.raises(ValueError, match="unknown explanation method 'nope'"):
+        _explainer("emotion_cnn_s").maps("nope", np.zeros((1, 32, 32)), np.array([0]))

@@ -12,6 +12,7 @@ import torch
 
 from .conftest import REPO, tool_env
 
+pytestmark = pytest.mark.slow  # each check starts a subprocess that imports the whole stack
 SCRIPT = REPO / "benchmarks" / "gpu_check.py"
 SECTIONS = ["train", "datapath", "ddp", "diffusion", "onnx"]
 

@@ -12,11 +12,11 @@ import pytest
 from PIL import Image
 
 from emotion import CLASSES
-from emotion.eda import class_distribution, eda_metrics
-from emotion.errors import DataError
-from emotion.ingest import ingest
-from emotion.labels import LabelMap
-from emotion.manifest import MANIFEST_COLUMNS, read_manifest, write_manifest
+from emotion.core.errors import DataError
+from emotion.data.eda import class_distribution, eda_metrics
+from emotion.data.ingest import ingest
+from emotion.data.labels import LabelMap
+from emotion.data.manifest import MANIFEST_COLUMNS, read_manifest, write_manifest
 
 from .conftest import image_bytes
 

@@ -8,7 +8,6 @@ an independent ONNX client, a real (non-demo) source, and failing stages.
 from __future__ import annotations
 
 import ast
-import fnmatch
 import hashlib
 import json
 from pathlib import Path
@@ -19,24 +18,22 @@ import pandas as pd
 import pytest
 import yaml
 
-from emotion.params.file import STAGE_SECTIONS, all_leaf_keys
+from emotion.tools.params_file import STAGE_SECTIONS, all_leaf_keys
+from emotion.tools.pr_report import is_timing
 
 from .conftest import (
     REPO,
-    TINY,
     copy_repo,
     image_bytes,
     ran_project,
     run,
+    set_params,
     stale_stages,
     tree_digest,
 )
 
 pytestmark = pytest.mark.e2e
-# Metric keys holding wall-clock timings (they vary run to run), dropped at any depth before
-# comparing two runs: explain's seconds_per_image, `*_s` / `*_ms` durations, export's `latency`.
 DVC_STAGES = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
-TIMING_KEYS = ("*seconds*", "*_s", "*_ms", "latency")
 DATA_GLOBS = ("data/interim/**/*.csv", "data/processed/**/*.csv", "data/**/*.npy")
 
 
@@ -73,13 +70,9 @@ def test_second_repro_is_a_no_op(project: Path) -> None:
 
 
 def without_timings(obj: Any) -> Any:
-    """``obj`` with every dict key matching TIMING_KEYS removed, at any depth."""
+    """``obj`` without timing keys (the PR report's :func:`is_timing`), at any depth."""
     if isinstance(obj, dict):
-        return {
-            key: without_timings(value)
-            for key, value in obj.items()
-            if not any(fnmatch.fnmatchcase(key, pattern) for pattern in TIMING_KEYS)
-        }
+        return {key: without_timings(value) for key, value in obj.items() if not is_timing(key)}
     if isinstance(obj, list):
         return [without_timings(value) for value in obj]
     return obj
@@ -89,6 +82,7 @@ def _relative(root: Path, patterns: tuple[str, ...]) -> set[str]:
     return {p.relative_to(root).as_posix() for pattern in patterns for p in root.glob(pattern)}
 
 
+@pytest.mark.slow
 def test_a_second_clean_run_reproduces_data_and_metrics(project: Path, tmp_path: Path) -> None:
     """Same params, fresh copy: byte-identical manifests/arrays, identical metrics (CPU)."""
     other = copy_repo(tmp_path / "again")
@@ -135,6 +129,7 @@ def test_an_independent_onnx_client_reproduces_the_test_accuracy(project: Path) 
     )
 
 
+@pytest.mark.slow
 def test_failed_export_under_dvc_writes_no_model_and_checkout_restores_the_last_good_one(
     project: Path,
 ) -> None:
@@ -177,6 +172,7 @@ def _mutate(value: Any) -> Any:
     raise TypeError(value)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("key", sorted(all_leaf_keys()))
 def test_editing_one_key_stales_exactly_the_stages_that_read_it(project: Path, key: str) -> None:
     path = project / "params.yaml"
@@ -197,6 +193,7 @@ def test_editing_one_key_stales_exactly_the_stages_that_read_it(project: Path, k
     assert stale_stages(project) == set()
 
 
+@pytest.mark.slow
 def test_push_then_fresh_clone_and_pull_restores_the_workspace(
     project: Path, tmp_path: Path
 ) -> None:
@@ -211,6 +208,7 @@ def test_push_then_fresh_clone_and_pull_restores_the_workspace(
     assert run(["dvc", "metrics", "diff", "--json"], clone).stdout.strip() in ("", "{}")
 
 
+@pytest.mark.slow
 def test_failing_stage_names_the_file_and_checkout_restores_its_outputs(project: Path) -> None:
     """A corrupt image fails ingest under `dvc repro`, naming the file; `dvc checkout ingest`
     (+ git for metrics and plots) restores the last good outputs."""
@@ -229,6 +227,7 @@ def test_failing_stage_names_the_file_and_checkout_restores_its_outputs(project:
     assert stale_stages(project) == set()
 
 
+@pytest.mark.slow
 def test_with_a_real_source_demo_data_changes_do_not_rerun_ingest(
     project: Path, tmp_path: Path
 ) -> None:
@@ -236,35 +235,11 @@ def test_with_a_real_source_demo_data_changes_do_not_rerun_ingest(
     for i, label in enumerate(["happy", "sad", "Fear", "surprise", "neutral", "angry"] * 10):
         (external / "train" / label).mkdir(parents=True, exist_ok=True)
         (external / "train" / label / f"{i}.png").write_bytes(image_bytes(100 + i))
-    run(
-        [
-            "emotion",
-            "profile",
-            "use",
-            "demo",
-            "--set",
-            f"ingest.source={external}",
-            *[a for kv in TINY for a in ("--set", kv)],
-        ],
-        project,
-    )
+    set_params(project, {"ingest.source": str(external)})
     run(["dvc", "repro"], project)
     assert json.loads((project / "metrics/eda.json").read_text())["splits"] == {"train": 60}
 
-    run(
-        [
-            "emotion",
-            "profile",
-            "use",
-            "demo",
-            "--set",
-            f"ingest.source={external}",
-            "--set",
-            "demo_data.seed=7",
-            *[a for kv in TINY for a in ("--set", kv)],
-        ],
-        project,
-    )
+    set_params(project, {"demo_data.seed": 7})
     assert stale_stages(project) == {"demo_data"}
     out = run(["dvc", "repro"], project).stdout
     assert "Running stage 'demo_data'" in out

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import subprocess
@@ -12,8 +11,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from emotion import report
-from emotion.errors import EmotionError
+from emotion.core.errors import EmotionError
+from emotion.tools import pr_report as report
+from emotion.tools.cli import build_parser
+from emotion.tools.cli import main as cli_main
 
 from .conftest import tool_env
 
@@ -133,13 +134,13 @@ def test_read_confusion_rejects_other_columns() -> None:
         report.read_confusion("y_true,y_pred\na,a\n", "plots/evaluate/confusion.csv at main")
 
 
-def test_module_entry_writes_out_file_and_plots(
+def test_cli_writes_out_file_and_plots(
     project: tuple[Path, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     path, first = project
     monkeypatch.chdir(path)
     out, plots = tmp_path / "report.md", tmp_path / "plots"
-    report.main(["--base", first, "--out", str(out), "--plots-dir", str(plots)])
+    cli_main(["report", "--base", first, "--out", str(out), "--plots-dir", str(plots)])
     assert out.read_text() == report.build_report(first, path)
     assert "confusion" in (plots / "index.html").read_text()
 
@@ -148,8 +149,7 @@ def test_cli_subcommand_prints_and_fails_cleanly(
     project: tuple[Path, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.chdir(project[0])
-    parser = argparse.ArgumentParser(prog="emotion")
-    report.add_report_parser(parser.add_subparsers(dest="command", required=True))
+    parser = build_parser()
     args = parser.parse_args(["report", "--base", "HEAD"])
     args.func(args)
     assert capsys.readouterr().out.startswith("## Pipeline report: `HEAD` (")
@@ -158,7 +158,7 @@ def test_cli_subcommand_prints_and_fails_cleanly(
     assert missing.value.code == 2
     assert "--base" in capsys.readouterr().err
     with pytest.raises(SystemExit) as failed:
-        report.main(["--base", "v9"])
+        cli_main(["report", "--base", "v9"])
     assert failed.value.code == 2
     assert capsys.readouterr().err.startswith("error: unknown git revision 'v9'")
 

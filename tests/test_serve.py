@@ -23,9 +23,9 @@ from fastapi import HTTPException, Request
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from emotion.contract import ModelContract
-from emotion.errors import DataError
-from emotion.facedetect import Face
+from emotion.core.errors import DataError
+from emotion.core.facedetect import Face
+from emotion.export.contract import ModelContract
 from emotion.serve import ServeSettings, create_app
 from emotion.serve.faces import detection_scale
 from emotion.serve.uploads import ENVELOPE_BYTES, read_image_bytes

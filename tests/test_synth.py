@@ -15,31 +15,30 @@ from PIL import Image, ImageFilter
 from skimage.data import astronaut
 
 from emotion import CLASSES
-from emotion.assets import DEFAULT_FACE_MODEL
+from emotion.assets.face_model import DEFAULT_FACE_MODEL
+from emotion.core.errors import ConfigError
+from emotion.core.facedetect import FaceDetector
+from emotion.data.neardup import HammingIndex, phash
+from emotion.data.packed import save_array
 from emotion.demo.faces import (
-    NuisanceRanges,
     render_face,
     sample_expression,
     sample_identity,
     sample_nuisance,
 )
-from emotion.errors import ConfigError
-from emotion.facedetect import FaceDetector
-from emotion.neardup import HammingIndex, phash
-from emotion.packed import save_array
-from emotion.params.file import load_params, validate_params
 from emotion.synth.pipeline import generate, tiny_pipeline
 from emotion.synth.plan import equal_shares, fraction_cap, plan_synthesis
 from emotion.synth.prompts import Slot, make_slots, slot_seed
 from emotion.synth.quality import FACE_SCORE_FLOOR, face_crop, measure, rejection_reason
 from emotion.synth.report import META_COLUMNS
-from emotion.synth.run import REASONS, GenerationConfig, QualityConfig, Synthesizer
 from emotion.synth.store import SlotStore
+from emotion.synth.synthesizer import REASONS, Synthesizer
+from emotion.tools.params_file import load_params, validate_params
 
-from .conftest import REPO, tool_env
+from .conftest import REPO, params_text, section, tool_env
 
 FACE_MODEL = REPO / DEFAULT_FACE_MODEL
-DEMO = load_params(REPO / "params.yaml").synth
+DEMO = section("synth")
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +53,7 @@ def astronaut_224() -> Image.Image:
 
 def demo_faces(slots: Sequence[Slot]) -> list[Image.Image]:
     """A deterministic stand-in for Stable Diffusion that draws real (procedural) faces."""
-    ranges = NuisanceRanges(occlusion_prob=0.0, blur_max=0.0)
+    ranges = section("demo_data", occlusion_prob=0.0, blur_max=0.0)
     images = []
     for slot in slots:
         rng = np.random.default_rng(slot.seed)
@@ -115,7 +114,7 @@ def test_workstation_scale_plan() -> None:
 
 
 def test_every_class_gets_its_own_expression_prompt() -> None:
-    """The seed project's key mismatch left fearful/surprised with a generic prompt."""
+    """The original report's key mismatch left fearful/surprised with a generic prompt."""
     prompts = {}
     for label in CLASSES:
         slots = make_slots(
@@ -200,19 +199,24 @@ def test_qc_rejects_bad_images(detector: FaceDetector, name: str, reasons: set[s
 def _synthesizer(
     tmp: Path, detector: FaceDetector, source, *, batch_size: int = 4, phash_min: int = 4
 ) -> Synthesizer:
-    gen = GenerationConfig(
+    params = section(
+        "synth",
         seed=7,
-        prompt_template=DEMO.prompt_template,
-        expressions=DEMO.expressions,
-        styles=DEMO.styles,
-        negative_prompt=DEMO.negative_prompt,
         face_margin=0.25,
-        output_size=48,
-        identity={"model_id": "demo-faces"},
+        batch_size=batch_size,
+        min_face_confidence=0.5,  # procedural faces score 0.5-0.8
+        min_face_size=0.15,
+        min_sharpness=60.0,
+        phash_min_distance=phash_min,
     )
-    qc = QualityConfig(0.5, 0.15, 60.0, phash_min)  # procedural faces score 0.5-0.8
     return Synthesizer(
-        gen, qc, SlotStore(tmp), source, detector, batch_size=batch_size, progress=False
+        params,
+        SlotStore(tmp),
+        source,
+        detector,
+        identity={"model_id": "demo-faces"},
+        output_size=48,
+        progress=False,
     )
 
 
@@ -366,15 +370,8 @@ def _run_stage(tmp: Path, **overrides: object) -> Path:
         "synth.face_model": FACE_MODEL.as_posix(),
         **overrides,
     }
-    args = [a for k, v in sets.items() for a in ("--set", f"{k}={json.dumps(v)}")]
     params = tmp / "params.yaml"
-    done = subprocess.run(
-        ["emotion", "profile", "use", "demo", "--params", str(params), *args],
-        capture_output=True,
-        text=True,
-        env=tool_env(),
-    )
-    assert done.returncode == 0, done.stderr
+    params.write_text(params_text(sets))
     cmd = ["python", str(REPO / "stages/synthesize.py"), "--data", str(data)]
     cmd += ["--out", str(tmp / "prov")]
     cmd += ["--train-out", str(tmp / "train"), "--metrics", str(tmp / "synth.json")]
@@ -388,6 +385,7 @@ def _run_stage(tmp: Path, **overrides: object) -> Path:
     return data
 
 
+@pytest.mark.slow
 def test_stage_end_to_end_with_the_tiny_pipeline(tmp_path: Path) -> None:
     """Plan -> generate -> QC (noise: all rejected, reasons counted) -> provenance files."""
     data = _run_stage(tmp_path)
@@ -416,6 +414,7 @@ def test_stage_end_to_end_with_the_tiny_pipeline(tmp_path: Path) -> None:
     assert not (tmp_path / "train" / "val.csv").exists()  # never touches val/test
 
 
+@pytest.mark.slow
 def test_disabled_synthesis_passes_the_training_split_through(tmp_path: Path) -> None:
     data = _run_stage(tmp_path, **{"synth.enabled": False})
     metrics = json.loads((tmp_path / "synth.json").read_text())

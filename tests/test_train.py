@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -13,20 +12,26 @@ import pytest
 import timm
 import torch
 
-from emotion import checkpoint, profiles
-from emotion.distributed import DistContext
-from emotion.evaluation import classification_metrics, expected_calibration_error
-from emotion.model import (
-    ModelSpec,
+from emotion.core.preprocessing import PreprocessingContract
+from emotion.training import checkpoint
+from emotion.core.distributed import DistContext
+from emotion.training.evaluation import classification_metrics, expected_calibration_error
+from emotion.training.model import (
     build_model,
     create_backbone,
     param_groups,
     set_backbone_trainable,
 )
-from emotion.tensordata import AugmentConfig, BatchAugment, Preprocess, TensorSplit, epoch_batches
-from emotion.trainer import TrainConfig, Trainer, inverse_frequency_weights
+from emotion.training.params import ModelParams, TrainParams
+from emotion.training.tensordata import (
+    BatchAugment,
+    Preprocess,
+    TensorSplit,
+    epoch_batches,
+)
+from emotion.training.trainer import Trainer, inverse_frequency_weights
 
-from .conftest import REPO, tool_env
+from .conftest import REPO, params_text, section, tool_env
 
 CLASSES = ["angry", "happy", "sad"]
 
@@ -54,35 +59,40 @@ def write_packed(folder: Path, per_class: dict[str, int], size: int = 24, seed: 
     return folder
 
 
-def tiny_config(**changes: object) -> TrainConfig:
-    base = TrainConfig(
-        seed=3,
-        epochs=3,
-        batch_size=16,
-        freeze_backbone_epochs=0,
-        backbone_lr=3e-3,
-        head_lr=3e-3,
-        weight_decay=1e-4,
-        warmup_epochs=0.5,
-        label_smoothing=0.05,
-        mixup_alpha=0.2,
-        grad_clip=1.0,
-        ema_decay=0.99,
-        class_weights=True,
-        amp="off",
-        patience=5,
-        image_size=24,
-        augment=AugmentConfig(erasing_prob=0.25),
-    )
-    return replace(base, **changes)
+TINY_TRAIN = {
+    "seed": 3,
+    "epochs": 3,
+    "batch_size": 16,
+    "freeze_backbone_epochs": 0,
+    "backbone_lr": 3e-3,
+    "head_lr": 3e-3,
+    "weight_decay": 1e-4,
+    "warmup_epochs": 0.5,
+    "label_smoothing": 0.05,
+    "mixup_alpha": 0.2,
+    "grad_clip": 1.0,
+    "ema_decay": 0.99,
+    "class_weights": True,
+    "amp": "off",
+    "patience": 5,
+    "aug_erasing_prob": 0.25,
+}
 
 
-def make_trainer(data: Path, out: Path, cfg: TrainConfig, name: str = "emotion_cnn_s") -> Trainer:
-    spec = ModelSpec(name, len(CLASSES), 1, head_hidden=32, head_dropout=0.1)
+def tiny_config(**changes: object) -> TrainParams:
+    return section("train", **{**TINY_TRAIN, **changes})
+
+
+def model_params(name: str = "emotion_cnn_s", **changes: object) -> ModelParams:
+    fields = {"name": name, "in_chans": 1, "image_size": 24, "head_hidden": 32}
+    return section("model", **{**fields, "head_dropout": 0.1, **changes})
+
+
+def make_trainer(data: Path, out: Path, cfg: TrainParams, name: str = "emotion_cnn_s") -> Trainer:
     train = TensorSplit.load(data, "train", CLASSES)
     val = TensorSplit.load(data, "val", CLASSES)
     return Trainer(
-        spec,
+        model_params(name),
         cfg,
         train,
         val,
@@ -91,7 +101,6 @@ def make_trainer(data: Path, out: Path, cfg: TrainConfig, name: str = "emotion_c
         out,
         state_dir=out / "state",
         run_id="run-a",
-        snapshot={"test": True},
     )
 
 
@@ -112,9 +121,7 @@ BACKBONES = [
 @pytest.mark.parametrize("name", BACKBONES)
 def test_every_listed_backbone_builds_and_trains_a_step(name: str) -> None:
     size = 32
-    model = build_model(
-        ModelSpec(name, 6, in_chans=1, head_hidden=16, head_dropout=0.1), image_size=size
-    )
+    model = build_model(model_params(name, image_size=size, head_hidden=16), 6)
     opt = torch.optim.SGD(model.parameters(), lr=0.01)
     x = torch.randn(2, 1, size, size)
     loss = torch.nn.functional.cross_entropy(model(x), torch.tensor([0, 5]))
@@ -127,13 +134,10 @@ def test_every_listed_backbone_builds_and_trains_a_step(name: str) -> None:
 def test_pretrained_file_is_loaded_through_timm_and_adapted_to_grayscale(tmp_path: Path) -> None:
     source = timm.create_model("resnet18", num_classes=1000)
     torch.save(source.state_dict(), tmp_path / "resnet18.pth")
-    rgb = create_backbone(
-        ModelSpec("resnet18", 6, 3, pretrained=True, pretrained_file=str(tmp_path / "resnet18.pth"))
-    )
-    gray = create_backbone(
-        ModelSpec("resnet18", 6, 1, pretrained=True, pretrained_file=str(tmp_path / "resnet18.pth"))
-    )
-    fresh = create_backbone(ModelSpec("resnet18", 6, 1, pretrained=False))
+    weights = {"pretrained": True, "pretrained_file": str(tmp_path / "resnet18.pth")}
+    rgb = create_backbone(model_params("resnet18", in_chans=3, **weights))
+    gray = create_backbone(model_params("resnet18", **weights))
+    fresh = create_backbone(model_params("resnet18"))
     assert torch.equal(rgb.layer4[1].conv2.weight, source.layer4[1].conv2.weight)
     assert torch.allclose(gray.conv1.weight, source.conv1.weight.sum(1, keepdim=True))
     assert not torch.equal(fresh.layer4[1].conv2.weight, source.layer4[1].conv2.weight)
@@ -170,7 +174,7 @@ def test_freezing_trains_only_the_head_then_everything_with_discriminative_lrs(
 
 
 def test_param_groups_cover_every_parameter_once() -> None:
-    model = build_model(ModelSpec("emotion_cnn_s", 6))
+    model = build_model(model_params(), 6)
     groups = param_groups(model, 1e-4, 1e-3, 0.01)
     ids = [id(p) for g in groups for p in g["params"]]
     assert sorted(ids) == sorted(id(p) for p in model.parameters())
@@ -236,6 +240,7 @@ def test_a_checkpoint_from_another_run_is_not_resumed(packed: Path, tmp_path: Pa
     assert other.try_resume() == 0
 
 
+@pytest.mark.slow
 def test_ddp_with_two_cpu_processes(packed: Path, tmp_path: Path) -> None:
     overrides = {
         "model.image_size": 24,
@@ -243,7 +248,7 @@ def test_ddp_with_two_cpu_processes(packed: Path, tmp_path: Path) -> None:
         "train.batch_size": 8,
         "model.head_hidden": 16,
     }
-    (tmp_path / "params.yaml").write_text(profiles.render("demo", overrides, REPO / "profiles"))
+    (tmp_path / "params.yaml").write_text(params_text(overrides))
     cmd = [
         "torchrun",
         "--standalone",
@@ -294,14 +299,14 @@ def test_shards_are_disjoint_and_equal_sized() -> None:
 
 def test_batch_augment_is_seeded_and_keeps_range() -> None:
     x = torch.rand(8, 1, 24, 24)
-    aug = BatchAugment(AugmentConfig())
+    aug = BatchAugment(section("train"))
     a = aug(x.clone(), torch.Generator().manual_seed(1))
     b = aug(x.clone(), torch.Generator().manual_seed(1))
     assert torch.equal(a, b)
     assert a.min() >= 0
     assert a.max() <= 1
     assert not torch.equal(a, x)
-    pre = Preprocess(48, 3, [0.5] * 3, [0.25] * 3)
+    pre = Preprocess(PreprocessingContract(24, 48, 3, (0.5,) * 3, (0.25,) * 3, None))
     assert pre.finish(a).shape == (8, 3, 48, 48)
 
 

@@ -1,4 +1,4 @@
-"""The `workstation` profile (the seed's GPU configuration) end to end with size-only overrides.
+"""The `workstation` profile (the original report's GPU setup) end to end, size-only overrides.
 
 Everything the profile sets is used as is (resnet50 with pretrained weights through timm, RGB
 input, freeze phase, discriminative LRs, MixUp 0.4, EMA, Stable Diffusion settings, predefined

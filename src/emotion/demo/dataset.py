@@ -17,7 +17,7 @@ import io
 import os
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -26,31 +26,17 @@ from PIL import Image
 from tqdm import tqdm
 
 from emotion import CLASSES
-from emotion.atomic import replace_dir
+from emotion.core.atomic import replace_dir
 from emotion.demo.faces import (
-    NuisanceRanges,
     render_face,
     sample_expression,
     sample_identity,
     sample_nuisance,
 )
+from emotion.demo.params import DemoDataParams
 
 MASKS_DIR = "_masks"
 META_FILE = "_meta.csv"
-
-
-@dataclass(frozen=True)
-class DemoSpec:
-    """Everything that determines the dataset's bytes."""
-
-    seed: int
-    count: int
-    image_size: int
-    class_proportions: Mapping[str, float]
-    jpeg_fraction: float
-    jpeg_quality: int
-    expression_spread: float
-    nuisance: NuisanceRanges
 
 
 def class_quotas(count: int, proportions: Mapping[str, float]) -> dict[str, int]:
@@ -64,11 +50,11 @@ def class_quotas(count: int, proportions: Mapping[str, float]) -> dict[str, int]
     return quotas
 
 
-def assign_labels(spec: DemoSpec) -> list[str]:
+def assign_labels(params: DemoDataParams) -> list[str]:
     """Per-index class labels: exact quotas in a seeded random order."""
-    quotas = class_quotas(spec.count, spec.class_proportions)
+    quotas = class_quotas(params.count, params.class_proportions)
     labels = np.array([c for c in CLASSES for _ in range(quotas[c])])
-    np.random.default_rng([spec.seed, 0xC1A55]).shuffle(labels)
+    np.random.default_rng([params.seed, 0xC1A55]).shuffle(labels)
     return [str(x) for x in labels]
 
 
@@ -83,20 +69,22 @@ def encode(pixels: np.ndarray, fmt: str, quality: int) -> bytes:
     return buf.getvalue()
 
 
-def make_sample(spec: DemoSpec, index: int, label: str) -> tuple[str, bytes, bytes, dict[str, Any]]:
+def make_sample(
+    params: DemoDataParams, index: int, label: str
+) -> tuple[str, bytes, bytes, dict[str, Any]]:
     """Generate sample ``index``: (relative image path, image bytes, mask PNG bytes, metadata)."""
-    rng = np.random.default_rng([spec.seed, index])
+    rng = np.random.default_rng([params.seed, index])
     ident = sample_identity(rng)
-    expr = sample_expression(rng, label, spec.expression_spread)
-    nuis = sample_nuisance(rng, spec.nuisance)
-    fmt = "jpg" if rng.random() < spec.jpeg_fraction else "png"
-    pixels, mask = render_face(ident, expr, nuis, spec.image_size, rng)
+    expr = sample_expression(rng, label, params.expression_spread)
+    nuis = sample_nuisance(rng, params)
+    fmt = "jpg" if rng.random() < params.jpeg_fraction else "png"
+    pixels, mask = render_face(ident, expr, nuis, params.image_size, rng)
     rel = f"{label}/{index:06d}.{fmt}"
     meta: dict[str, Any] = {"path": rel, "label": label, "index": index, "format": fmt}
     for prefix, record in (("expr", expr), ("id", ident), ("nuis", nuis)):
         for key, value in asdict(record).items():
             meta[f"{prefix}_{key}"] = _fmt(value)
-    return rel, encode(pixels, fmt, spec.jpeg_quality), encode(mask, "png", 0), meta
+    return rel, encode(pixels, fmt, params.jpeg_quality), encode(mask, "png", 0), meta
 
 
 def _fmt(value: Any) -> Any:
@@ -108,11 +96,11 @@ def _fmt(value: Any) -> Any:
 
 
 def _write_chunk(
-    spec: DemoSpec, out: Path, items: Sequence[tuple[int, str]]
+    params: DemoDataParams, out: Path, items: Sequence[tuple[int, str]]
 ) -> list[dict[str, Any]]:
     rows = []
     for index, label in items:
-        rel, image, mask, meta = make_sample(spec, index, label)
+        rel, image, mask, meta = make_sample(params, index, label)
         (out / rel).write_bytes(image)
         (out / MASKS_DIR / rel).with_suffix(".png").write_bytes(mask)
         rows.append(meta)
@@ -120,10 +108,10 @@ def _write_chunk(
 
 
 def generate_dataset(
-    spec: DemoSpec, out_dir: str | os.PathLike[str], workers: int = 1
+    params: DemoDataParams, out_dir: str | os.PathLike[str], workers: int = 1
 ) -> dict[str, int]:
     """Write the dataset to ``out_dir`` atomically (replacing it); returns per-class counts."""
-    labels = assign_labels(spec)
+    labels = assign_labels(params)
     items = list(enumerate(labels))
     chunk = 256
     chunks = [items[i : i + chunk] for i in range(0, len(items), chunk)]
@@ -136,12 +124,12 @@ def generate_dataset(
         if workers > 1 and len(chunks) > 1:
             with ProcessPoolExecutor(max_workers=workers) as pool:
                 for part in pool.map(
-                    _write_chunk, [spec] * len(chunks), [tmp] * len(chunks), chunks
+                    _write_chunk, [params] * len(chunks), [tmp] * len(chunks), chunks
                 ):
                     rows.extend(part)
                     bar.update(len(part))
         else:
-            for part in map(_write_chunk, [spec] * len(chunks), [tmp] * len(chunks), chunks):
+            for part in map(_write_chunk, [params] * len(chunks), [tmp] * len(chunks), chunks):
                 rows.extend(part)
                 bar.update(len(part))
         bar.close()

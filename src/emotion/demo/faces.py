@@ -16,6 +16,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
+from emotion.demo.params import DemoDataParams
+
 SUPERSAMPLE = 4
 
 #: Mask label values (0 is background / non-expressive face).
@@ -97,18 +99,6 @@ class Nuisance:
     occluder: tuple[float, float, float, float, float] | None  # cx, cy, w, h, tone
 
 
-@dataclass(frozen=True)
-class NuisanceRanges:
-    """Bounds for :class:`Nuisance` sampling (the ``demo_data`` params)."""
-
-    max_rotation_deg: float = 12.0
-    max_shift: float = 0.06
-    scale_range: tuple[float, float] = (1.0, 1.25)
-    noise_std_max: float = 8.0
-    blur_max: float = 0.8
-    occlusion_prob: float = 0.12
-
-
 def sample_expression(rng: np.random.Generator, label: str, spread: float) -> Expression:
     """Draw an expression around the class prototype (Gaussian, clipped to plausible limits)."""
     proto, sd, lim = asdict(PROTOTYPES[label]), asdict(SPREAD), asdict(_LIMITS)
@@ -147,8 +137,8 @@ def sample_identity(rng: np.random.Generator) -> Identity:
     )
 
 
-def sample_nuisance(rng: np.random.Generator, ranges: NuisanceRanges) -> Nuisance:
-    """Draw capture conditions within ``ranges``."""
+def sample_nuisance(rng: np.random.Generator, ranges: DemoDataParams) -> Nuisance:
+    """Draw capture conditions within the ``demo_data`` section's nuisance ranges."""
     occluder = None
     if rng.random() < ranges.occlusion_prob:
         occluder = (

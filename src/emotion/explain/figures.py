@@ -8,7 +8,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
-from emotion.plots import save_figure
+from emotion.core.plots import save_figure
 
 
 def class_grid(

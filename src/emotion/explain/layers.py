@@ -7,8 +7,8 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from emotion.errors import ConfigError
-from emotion.model import EmotionNet
+from emotion.core.errors import ConfigError
+from emotion.training.model import EmotionNet
 
 ReshapeFn = Callable[[torch.Tensor], torch.Tensor]
 

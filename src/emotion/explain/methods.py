@@ -1,13 +1,16 @@
 """Saliency maps for a batch: Grad-CAM, Grad-CAM++, SHAP (GradientExplainer), LIME, random.
 
-Every method returns float maps (N, H, W) at the model-input size, non-negative, for the given
-target classes; evidence *for* the class is what the faithfulness and localisation checks use.
+Every method returns float maps (N, H, W), non-negative, for the given target classes; evidence
+*for* the class is what the faithfulness and localisation checks use. Methods are registered by
+name (:data:`REGISTRY`, the names ``explain.methods`` accepts, plus the ``random`` baseline); each
+entry takes a :class:`MapRequest`.
 """
 
 from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import shap
@@ -19,8 +22,38 @@ from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 from torch import nn
 
 from emotion.explain.layers import target_layer
+from emotion.explain.params import ExplainParams
 
-MapFn = Callable[[nn.Module, torch.Tensor, Sequence[int], int], np.ndarray]
+
+@dataclass(frozen=True)
+class MapRequest:
+    """One batch to explain: the model, its inputs, the images (0-255) and target classes."""
+
+    model: nn.Module
+    x: torch.Tensor
+    images: np.ndarray
+    targets: np.ndarray
+    seed: int
+    params: ExplainParams
+    background: torch.Tensor  #: SHAP's background inputs
+    probabilities: Callable[[np.ndarray], np.ndarray]  #: images (0-255) -> class probabilities
+
+
+MapFn = Callable[[MapRequest], np.ndarray]
+REGISTRY: dict[str, MapFn] = {}
+STOCHASTIC: set[str] = set()  #: methods whose maps depend on the seed (stability is measured)
+
+
+def register(name: str, *, stochastic: bool = False) -> Callable[[MapFn], MapFn]:
+    """Register a map function under ``name``."""
+
+    def add(fn: MapFn) -> MapFn:
+        REGISTRY[name] = fn
+        if stochastic:
+            STOCHASTIC.add(name)
+        return fn
+
+    return add
 
 
 def _cam(
@@ -133,3 +166,36 @@ def lime_maps(
 def random_maps(shape: tuple[int, ...], seed: int) -> np.ndarray:
     """The random-saliency baseline: i.i.d. uniform maps."""
     return np.random.default_rng(seed).random(shape)
+
+
+@register("gradcam")
+def _gradcam(r: MapRequest) -> np.ndarray:
+    return gradcam(r.model, r.x, r.targets, r.params.target_layer)
+
+
+@register("gradcam_pp")
+def _gradcam_pp(r: MapRequest) -> np.ndarray:
+    return gradcam_pp(r.model, r.x, r.targets, r.params.target_layer)
+
+
+@register("shap", stochastic=True)
+def _shap(r: MapRequest) -> np.ndarray:
+    torch.manual_seed(r.seed)
+    return shap_gradient(r.model, r.x, r.targets, r.background, r.params.shap_nsamples, r.seed)
+
+
+@register("lime", stochastic=True)
+def _lime(r: MapRequest) -> np.ndarray:
+    return lime_maps(
+        lambda rgb: r.probabilities(rgb[..., 0] * 255.0),
+        r.images / 255.0,
+        r.targets,
+        r.params.lime_samples,
+        r.params.lime_segments,
+        r.seed,
+    )
+
+
+@register("random")
+def _random(r: MapRequest) -> np.ndarray:
+    return random_maps((len(r.images), *r.images.shape[1:]), r.seed)

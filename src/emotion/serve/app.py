@@ -87,7 +87,6 @@ def _install_error_handlers(app: FastAPI) -> None:
 def create_app(settings: ServeSettings) -> FastAPI:
     """Load the model (and face detector) now, so that bad settings fail before serving."""
     predictor = Predictor.from_settings(settings)
-    model = predictor.model
     static = files("emotion.serve") / "static"
     index_html = (static / "index.html").read_text(encoding="utf-8")
 
@@ -104,6 +103,16 @@ def create_app(settings: ServeSettings) -> FastAPI:
     app.state.predictor = predictor
     _install_error_handlers(app)
     app.mount("/static", StaticFiles(packages=[("emotion.serve", "static")]), name="static")
+    _add_info_routes(app, predictor, settings, index_html)
+    _add_predict_route(app, predictor, settings)
+    return app
+
+
+def _add_info_routes(
+    app: FastAPI, predictor: Predictor, settings: ServeSettings, index_html: str
+) -> None:
+    """``/`` (the page), ``/health`` and ``/metadata``."""
+    model = predictor.model
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def index() -> str:
@@ -130,6 +139,10 @@ def create_app(settings: ServeSettings) -> FastAPI:
             },
         )
 
+
+def _add_predict_route(app: FastAPI, predictor: Predictor, settings: ServeSettings) -> None:
+    """``POST /predict``: an uploaded image (multipart or JSON base64) -> probabilities."""
+
     @app.post("/predict", responses=ERRORS, openapi_extra={"requestBody": PREDICT_BODY})
     async def predict(
         request: Request,
@@ -147,5 +160,3 @@ def create_app(settings: ServeSettings) -> FastAPI:
             face_box=FaceBox(**result.face.as_dict()) if result.face else None,
             note=result.note,
         )
-
-    return app

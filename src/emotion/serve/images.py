@@ -19,7 +19,7 @@ import io
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from emotion.errors import DataError
+from emotion.core.errors import DataError
 
 FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")
 HIGH_DEPTH_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I", "F"})

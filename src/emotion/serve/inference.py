@@ -6,7 +6,7 @@ Which pixels are classified:
 * no face, image a small square (<= 96 px, sides within 10%): the image is taken to be a face
   crop already (FER-style 48 px crops are), reported with ``face_detected: false`` and a note;
 * no face otherwise: ``NoFaceError`` (HTTP 422), or the whole frame when ``face_fallback`` is on;
-* detection off (server setting, ``?detect_face=false``, or a contract with ``face_crop: false``):
+* detection off (server setting or ``?detect_face=false``):
   the whole frame.
 """
 
@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 from PIL import Image
 
-from emotion.errors import DataError
-from emotion.facedetect import Face
+from emotion.core.errors import DataError
+from emotion.core.facedetect import Face
 from emotion.serve.faces import FaceLocator
 from emotion.serve.images import decode_image
 from emotion.serve.onnx_model import OnnxEmotionModel
@@ -65,7 +65,7 @@ class Predictor:
     @classmethod
     def from_settings(cls, settings: ServeSettings) -> Predictor:
         model = OnnxEmotionModel(settings.model_dir, settings.variant)
-        wants_faces = settings.detect_face and model.contract.preprocessing.face_crop
+        wants_faces = settings.detect_face
         return cls(model, FaceLocator(settings.face_model) if wants_faces else None, settings)
 
     @property

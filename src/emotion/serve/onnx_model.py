@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -10,18 +9,11 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
-from emotion.contract import CONTRACT_FILE, METADATA_KEY, ModelContract
-from emotion.errors import DataError
+from emotion.core.errors import DataError
+from emotion.core.hashing import sha256_file
+from emotion.export.contract import CONTRACT_FILE, METADATA_KEY, ModelContract
 
 PREFERRED_PROVIDERS = ("CUDAExecutionProvider", "CPUExecutionProvider")
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -50,7 +42,7 @@ class OnnxEmotionModel:
         self.path = model_dir / entry["path"]
         if not self.path.is_file():
             raise DataError(f"{self.path}: model file not found; run `dvc repro export`")
-        self.sha256 = file_sha256(self.path)
+        self.sha256 = sha256_file(self.path)
         if entry.get("sha256") and entry["sha256"] != self.sha256:
             raise DataError(
                 f"{self.path}: SHA-256 {self.sha256[:12]}… differs from {CONTRACT_FILE} "

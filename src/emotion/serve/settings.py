@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from emotion.assets import DEFAULT_FACE_MODEL
-from emotion.errors import ConfigError
+from emotion.assets.face_model import DEFAULT_FACE_MODEL
+from emotion.core.errors import ConfigError
 
 VARIANTS = ("fp32", "int8")
 

@@ -23,7 +23,7 @@ from PIL import Image
 from tokenizers import Tokenizer, models, pre_tokenizers
 from transformers import CLIPTextConfig, CLIPTextModel, PreTrainedTokenizerFast
 
-from emotion.errors import ConfigError
+from emotion.core.errors import ConfigError
 from emotion.synth.prompts import Slot
 
 TINY = "tiny"

@@ -12,9 +12,9 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from emotion.balance import SPLIT_COLUMNS
+from emotion.data.manifest import SPLIT_COLUMNS
 from emotion.synth.plan import ClassNeed
-from emotion.synth.run import REASONS, Decision
+from emotion.synth.synthesizer import REASONS, Decision
 
 META_COLUMNS = (
     "slot_id",

@@ -1,6 +1,6 @@
 """The generation cache: one record (+ face crop) per slot, kept across runs for resume.
 
-It lives in the scratch folder (:mod:`emotion.scratch`), one folder per generation settings and
+It lives in the scratch folder (:mod:`emotion.core.scratch`), one folder per generation settings and
 stage code, outside DVC's outputs; a record's ``image`` is relative to that folder.
 
 A slot's record is valid only for the exact generation settings it was made with (its ``key``),
@@ -10,10 +10,8 @@ atomically: its presence means the slot is complete, whatever happened to the pr
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,12 +19,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from emotion.atomic import write_bytes, write_json
-
-
-def settings_key(settings: Mapping[str, Any]) -> str:
-    """A digest of the settings that determine a slot's image and measurements."""
-    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:20]
+from emotion.core.atomic import write_bytes, write_json
+from emotion.core.hashing import sha256_bytes
 
 
 @dataclass(frozen=True)
@@ -76,7 +70,7 @@ class SlotStore:
                 **data,
                 "image": self.image_path(label, index).relative_to(self.root).as_posix(),
             }
-            data["image_sha256"] = hashlib.sha256(buf).hexdigest()
+            data["image_sha256"] = sha256_bytes(buf)
         else:
             data = {**data, "image": None, "image_sha256": None}
         write_json(self._json(label, index), data)

@@ -1,0 +1,1 @@
+"""The pinned model files of the DVC stage ``assets``."""

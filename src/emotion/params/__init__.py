@@ -1,1 +1,0 @@
-"""The ``params.yaml`` schema, one module per section (the whole file: :mod:`.file`)."""

@@ -1,0 +1,53 @@
+"""Params section ``synth``: Stable Diffusion synthesis with quality control."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, model_validator
+
+from emotion import CLASSES
+from emotion.core.config import NonNegativeFloat, PositiveInt, Probability, Section
+
+
+class SynthParams(Section):
+    """Stable Diffusion synthesis with quality control (stage ``synthesize``)."""
+
+    enabled: bool
+    launcher: str
+    model_id: str
+    revision: str | None
+    target_total: Annotated[int, Field(ge=0)]
+    max_synthetic_fraction: Annotated[float, Field(ge=0.0, lt=1.0)]
+    oversample: Annotated[float, Field(ge=1.0, le=10.0)]
+    max_rounds: Annotated[int, Field(ge=1, le=20)]
+    seed: int
+    steps: PositiveInt
+    guidance_scale: NonNegativeFloat
+    image_size: Annotated[int, Field(ge=32, le=1024, multiple_of=8)]
+    batch_size: PositiveInt
+    dtype: Literal["auto", "float32", "float16", "bfloat16"]
+    prompt_template: str
+    expressions: dict[str, str]
+    styles: Annotated[list[str], Field(min_length=1)]
+    negative_prompt: str
+    face_model: str
+    min_face_confidence: Probability
+    min_face_size: Annotated[float, Field(ge=0.0, le=1.0)]
+    face_margin: Annotated[float, Field(ge=0.0, le=1.0)]
+    min_sharpness: NonNegativeFloat
+    phash_min_distance: Annotated[int, Field(ge=0, le=32)]
+
+    @model_validator(mode="after")
+    def _check(self) -> SynthParams:
+        missing = [c for c in CLASSES if c not in self.expressions]
+        extra = sorted(set(self.expressions) - set(CLASSES))
+        if missing or extra:
+            raise ValueError(
+                f"expressions needs one phrase per class {list(CLASSES)}; "
+                f"missing {missing}, unknown {extra}"
+            )
+        for field in ("{expression}", "{emotion}"):
+            if field not in self.prompt_template:
+                raise ValueError(f"prompt_template must contain {field}")
+        return self

@@ -1,0 +1,1 @@
+"""Project tooling behind the ``emotion`` command: profiles, checks, datasets, PR report."""

@@ -1,0 +1,216 @@
+"""The ``emotion`` command: profiles, checks, datasets, run-cache sharing, PR report, serving."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from emotion.assets.face_model import DEFAULT_FACE_MODEL, fetch_face_model
+from emotion.core.atomic import write_text
+from emotion.core.config import PARAMS_FILE
+from emotion.core.errors import EmotionError
+from emotion.tools import pr_report, profiles
+from emotion.tools.datasets import add_dataset
+from emotion.tools.params_file import load_params
+from emotion.tools.runcache import push_run_cache
+
+Subparsers = argparse._SubParsersAction  # the type `add_subparsers()` returns
+
+
+def _profile(args: argparse.Namespace) -> None:
+    if args.action == "list":
+        print("\n".join(profiles.available(args.profiles_dir)))
+        return
+    overrides = profiles.parse_overrides(args.set)
+    if args.action == "show":
+        text = profiles.render(
+            args.name, overrides, args.params, args.profiles_dir, force=args.force
+        )
+        print(text, end="")
+        return
+    profiles.use(args.name, overrides, args.params, args.profiles_dir, force=args.force)
+    print(
+        f"{args.params}: profile '{args.name}' applied"
+        + (f" with {', '.join(args.set)}" if args.set else "")
+        + "; run `dvc repro` (or `dvc status` to see what will rerun);"
+        f" `git restore {args.params}` returns to the defaults"
+    )
+
+
+def _check(args: argparse.Namespace) -> None:
+    load_params(args.params)
+    print(f"{args.params}: OK")
+
+
+def _fetch_face_model(args: argparse.Namespace) -> None:
+    print(f"{fetch_face_model(args.dest)}: OK")
+
+
+def _dataset(args: argparse.Namespace) -> None:
+    dvc_file = add_dataset(args.source, args.name)
+    print(
+        f"{dvc_file}: tracked by DVC and staged in git. Next: point ingest.source at"
+        f" {dvc_file.with_suffix('').as_posix()} (e.g. `emotion profile use fer2013-cpu`),"
+        " `git commit`, then `dvc push` to share it."
+    )
+
+
+def _push_run_cache(args: argparse.Namespace) -> None:
+    entries, pushed = push_run_cache(args.remote)
+    print(f"run-cache: {entries} entries; {pushed} more file(s) pushed")
+
+
+def _serve(args: argparse.Namespace) -> None:
+    import uvicorn  # heavy imports only for this command
+
+    from emotion.serve import ServeSettings, create_app
+
+    settings = ServeSettings(
+        model_dir=args.model_dir,
+        variant=args.variant,
+        detect_face=args.detect_face,
+        face_fallback=args.face_fallback,
+        face_model=args.face_model,
+        max_upload_mb=args.max_upload_mb,
+        max_pixels=args.max_pixels,
+    )
+    uvicorn.run(create_app(settings), host=args.host, port=args.port)
+
+
+def _report(args: argparse.Namespace) -> None:
+    text = pr_report.build_report(args.base, plots_dir=args.plots_dir)
+    if args.out is None:
+        print(text, end="")
+    else:
+        write_text(args.out, text)
+
+
+def _add_profile(sub: Subparsers) -> None:
+
+    prof = sub.add_parser(
+        "profile", help="list profiles (overlays on params.yaml), show one applied, or apply it"
+    )
+    prof.add_argument("action", choices=["list", "show", "use"])
+    prof.add_argument("name", nargs="?", help="profile name (see `emotion profile list`)")
+    prof.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a dotted key, e.g. --set ingest.source=/data/fer2013.csv",
+    )
+    prof.add_argument("--params", type=Path, default=Path(PARAMS_FILE))
+    prof.add_argument("--profiles-dir", type=Path, default=profiles.PROFILES_DIR)
+    prof.add_argument(
+        "--force", action="store_true", help="apply on top of another profile already applied"
+    )
+    prof.set_defaults(func=_profile)
+
+
+def _add_check(sub: Subparsers) -> None:
+    check = sub.add_parser("check", help="validate params.yaml against the schema")
+    check.add_argument("--params", type=Path, default=Path(PARAMS_FILE))
+    check.set_defaults(func=_check)
+
+
+def _add_fetch_face_model(sub: Subparsers) -> None:
+    fetch = sub.add_parser(
+        "fetch-face-model",
+        help="put the pinned BlazeFace model (from PyPI) at --dest (for serving without DVC;"
+        " the pipeline's stage `assets` does this)",
+    )
+    fetch.add_argument("--dest", type=Path, default=DEFAULT_FACE_MODEL)
+    fetch.set_defaults(func=_fetch_face_model)
+
+
+def _add_dataset(sub: Subparsers) -> None:
+    dataset = sub.add_parser(
+        "dataset", help="put a real dataset under DVC (data/external/NAME + NAME.dvc)"
+    )
+    dataset.add_argument("action", choices=["add"])
+    dataset.add_argument("source", type=Path, help="an archive, a class-folder tree or a .csv")
+    dataset.add_argument("--name", required=True, help="folder name under data/external")
+    dataset.set_defaults(func=_dataset)
+
+
+def _add_push_run_cache(sub: Subparsers) -> None:
+    runs = sub.add_parser(
+        "push-run-cache",
+        help="`dvc push --run-cache` plus the files its entries record (metrics and plots"
+        " included), so `dvc repro --pull` elsewhere restores stages run here",
+    )
+    runs.add_argument("-r", "--remote", help="DVC remote (default: the core remote)")
+    runs.set_defaults(func=_push_run_cache)
+
+
+def _add_serve(sub: Subparsers) -> None:
+    serve = sub.add_parser(
+        "serve", help="serve the exported model: HTTP API (POST /predict) and a web page at /"
+    )
+    serve.add_argument("--model-dir", type=Path, default=Path("models"))
+    serve.add_argument("--variant", choices=["fp32", "int8"], default="fp32")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument(
+        "--detect-face",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="crop the largest detected face before classifying",
+    )
+    serve.add_argument(
+        "--face-fallback",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="no face found: classify the whole image instead of answering 422",
+    )
+    serve.add_argument("--face-model", type=Path, default=DEFAULT_FACE_MODEL)
+    serve.add_argument("--max-upload-mb", type=float, default=10.0)
+    serve.add_argument("--max-pixels", type=int, default=40_000_000)
+    serve.set_defaults(func=_serve)
+
+
+def _add_report(sub: Subparsers) -> None:
+    report = sub.add_parser(
+        "report",
+        help="markdown report of metric/params/confusion changes against a git revision",
+        description=pr_report.__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    report.add_argument(
+        "--base", required=True, help="git revision to compare against, e.g. origin/main"
+    )
+    report.add_argument("--out", type=Path, help="write the markdown here (default: stdout)")
+    report.add_argument("--plots-dir", type=Path, help="also write `dvc plots diff` HTML here")
+    report.set_defaults(func=_report)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The CLI's argument parser."""
+    parser = argparse.ArgumentParser(prog="emotion", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    _add_profile(sub)
+    _add_check(sub)
+    _add_fetch_face_model(sub)
+    _add_dataset(sub)
+    _add_push_run_cache(sub)
+    _add_serve(sub)
+    _add_report(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``emotion`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "profile" and args.action != "list" and not args.name:
+        parser.error(f"profile {args.action} needs a profile name")
+    try:
+        args.func(args)
+    except EmotionError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Stages ``train`` and ``evaluate``: timm transfer learning on the packed splits, test metrics."""

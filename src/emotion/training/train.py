@@ -1,0 +1,71 @@
+"""The DVC stage ``train``: packed splits in, ``best_model.pth`` and training metrics out."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+
+from emotion.core import scratch
+from emotion.core.atomic import write_json, write_text
+from emotion.core.distributed import broadcast, setup, teardown
+from emotion.core.stage import log, worker_count
+from emotion.data.manifest import read_classes, to_csv_text
+from emotion.training.params import ModelParams, TrainParams
+from emotion.training.tensordata import TensorSplit
+from emotion.training.trainer import Trainer, TrainResult
+
+
+def run_train(
+    model: ModelParams,
+    params: TrainParams,
+    *,
+    data: Path,
+    train_dir: Path,
+    models: Path,
+    metrics: Path,
+    plots: Path,
+) -> TrainResult:
+    """Train (resuming an interrupted run of the same stage); also one process of ``torchrun``."""
+    ctx = setup()
+    torch.set_num_threads(max(1, worker_count() // ctx.world))
+    classes = read_classes(data)
+    train = TensorSplit.load(train_dir, "train", classes)
+    val = TensorSplit.load(data, "val", classes)
+    state_dir, run_id = broadcast(ctx, scratch.resume_dir("train") if ctx.is_main else None)
+    trainer = Trainer(
+        model, params, train, val, classes, ctx, models, state_dir=state_dir, run_id=run_id
+    )
+    result = trainer.fit()
+    if ctx.is_main:
+        n_params = sum(p.numel() for p in trainer.model.parameters())
+        write_json(metrics, train_metrics(result, n_params))
+        write_text(plots / "history.csv", to_csv_text(pd.DataFrame(result.history), "%.6g"))
+        write_text(plots / "timing.csv", to_csv_text(pd.DataFrame(result.timing)))
+        best = result.best
+        log.info(
+            "best epoch %d (%s): val accuracy %.4f, macro-F1 %.4f; %d parameters, %s",
+            *(best["epoch"], best["source"], best["val_accuracy"], best["val_macro_f1"]),
+            n_params,
+            f"world size {ctx.world}" if ctx.world > 1 else "1 process",
+        )
+        scratch.clear(state_dir)
+    teardown(ctx)
+    return result
+
+
+def train_metrics(result: TrainResult, n_params: int) -> dict[str, Any]:
+    """``metrics/train.json``: the kept epoch's validation scores and how the run went."""
+    best = result.best
+    return {
+        "best_epoch": best["epoch"],
+        "best_source": best["source"],
+        "val_accuracy": round(best["val_accuracy"], 6),
+        "val_macro_f1": round(best["val_macro_f1"], 6),
+        "val_loss": round(best["val_loss"], 6),
+        "epochs_run": len(result.history),
+        "stopped_early": result.stopped_early,
+        "parameters": n_params,
+    }

@@ -1,0 +1,103 @@
+"""The house: a package per stage, imports that only run down the floors, thin stage scripts."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from .conftest import REPO
+
+SRC = REPO / "src" / "emotion"
+#: Each package imports only packages on lower floors (and its own modules).
+FLOORS = {
+    "core": 0,
+    "assets": 1,
+    "demo": 1,
+    "data": 1,
+    "training": 2,
+    "export": 3,
+    "explain": 4,
+    "synth": 4,
+    "serve": 4,
+    "tools": 5,
+}
+MAX_LINES = 60
+
+
+def _module(path: Path) -> str:
+    rel = path.relative_to(SRC.parent).with_suffix("")
+    parts = rel.parts[:-1] if rel.name == "__init__" else rel.parts
+    return ".".join(parts)
+
+
+MODULES = {_module(p): p for p in sorted(SRC.rglob("*.py"))}
+
+
+def _imports(path: Path) -> set[str]:
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+            found.update(f"{node.module}.{a.name}" for a in node.names)
+    return {name for name in found if name in MODULES and name != "emotion"}
+
+
+def _package(module: str) -> str | None:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else None
+
+
+def test_every_module_lives_in_a_package() -> None:
+    """Only the package root (class names) sits at the top; everything else has a home."""
+    top = sorted(p.name for p in SRC.glob("*.py"))
+    assert top == ["__init__.py"]
+    assert {_package(m) for m in MODULES} - {None} == set(FLOORS)
+
+
+@pytest.mark.parametrize("module", sorted(m for m in MODULES if _package(m)))
+def test_imports_run_down_the_floors(module: str) -> None:
+    own = _package(module)
+    for target in _imports(MODULES[module]):
+        other = _package(target)
+        if other is None or other == own:
+            continue
+        assert FLOORS[other] < FLOORS[own], f"{module} ({own}) imports {target} ({other})"
+
+
+def test_no_import_cycle() -> None:
+    graph = {m: _imports(p) for m, p in MODULES.items()}
+    state: dict[str, int] = {}
+
+    def visit(node: str, trail: list[str]) -> None:
+        state[node] = 1
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == 1:
+                pytest.fail("import cycle: " + " -> ".join([*trail, node, nxt]))
+            if nxt not in state:
+                visit(nxt, [*trail, node])
+        state[node] = 2
+
+    for module in sorted(graph):
+        if module not in state:
+            visit(module, [])
+
+
+@pytest.mark.parametrize("script", sorted((REPO / "stages").glob("*.py")), ids=lambda p: p.stem)
+def test_stage_scripts_only_wire(script: Path) -> None:
+    """Paths + the typed params section + one library call: short, no logic of their own."""
+    tree = ast.parse(script.read_text())
+    assert len(script.read_text().splitlines()) <= MAX_LINES
+    functions = [n.name for n in tree.body if isinstance(n, ast.FunctionDef)]
+    assert functions == ["main"], f"{script.name} defines {functions}"
+
+
+@pytest.mark.parametrize("path", sorted(SRC.rglob("*.py")), ids=lambda p: _module(p))
+def test_functions_are_short(path: Path) -> None:
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            length = node.end_lineno - node.lineno + 1
+            assert length <= MAX_LINES, f"{node.name} is {length} lines"
