@@ -41,9 +41,9 @@ from timm.optim import create_optimizer_v2
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
+from emotion.core import distributed
 from emotion.core.preprocessing import PreprocessingContract
 from emotion.tools.params_file import load_section
-from emotion.core import distributed
 from emotion.training.model import EmotionNet, build_model
 from emotion.training.tensordata import BatchAugment, Preprocess
 from emotion.training.trainer import autocast_dtype

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from emotion.core.config import load_sections
 from emotion.core.stage import run_stage
-from emotion.training.params import EvaluateParams
 from emotion.training.evaluate import run_evaluate
+from emotion.training.params import EvaluateParams
 
 
 def main() -> None:

@@ -12,9 +12,9 @@ import pytest
 import timm
 import torch
 
+from emotion.core.distributed import DistContext
 from emotion.core.preprocessing import PreprocessingContract
 from emotion.training import checkpoint
-from emotion.core.distributed import DistContext
 from emotion.training.evaluation import classification_metrics, expected_calibration_error
 from emotion.training.model import (
     build_model,
