@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import io
 import json
@@ -39,6 +40,19 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 @pytest.fixture(scope="session")
 def repo() -> Path:
     return REPO
+
+
+def emotion_imports(path: Path) -> set[str]:
+    """Dotted names a Python file imports from ``emotion`` (``from m import x`` gives ``m`` and
+    ``m.x``: ``x`` may be a submodule), anywhere in the file, lazy imports included."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+            found.update(f"{node.module}.{a.name}" for a in node.names)
+    return {name for name in found if name == "emotion" or name.startswith("emotion.")}
 
 
 def tool_env(**extra: str) -> dict[str, str]:

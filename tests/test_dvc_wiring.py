@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +10,8 @@ import yaml
 
 from emotion.tools.params_file import STAGE_SECTIONS, Params, all_leaf_keys, stage_leaf_keys
 
-REPO = Path(__file__).resolve().parents[1]
+from .conftest import REPO, emotion_imports
+
 DVC = yaml.safe_load((REPO / "dvc.yaml").read_text())
 STAGES: dict[str, Any] = DVC["stages"]
 
@@ -35,22 +35,13 @@ def imported_library_files(script: Path) -> set[str]:
     seen: set[Path] = set()
     todo = [script]
     while todo:
-        tree = ast.parse(todo.pop().read_text())
-        for node in ast.walk(tree):
-            names = []
-            if isinstance(node, ast.Import):
-                names = [a.name for a in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-                names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
-            for name in names:
-                if name != "emotion" and not name.startswith("emotion."):
-                    continue
-                parts = name.split(".")
-                for i in range(1, len(parts) + 1):  # packages' __init__ run too
-                    file = _module_file(".".join(parts[:i]))
-                    if file and file not in seen:
-                        seen.add(file)
-                        todo.append(file)
+        for name in emotion_imports(todo.pop()):
+            parts = name.split(".")
+            for i in range(1, len(parts) + 1):  # packages' __init__ run too
+                file = _module_file(".".join(parts[:i]))
+                if file and file not in seen:
+                    seen.add(file)
+                    todo.append(file)
     return {f.relative_to(REPO).as_posix() for f in seen}
 
 

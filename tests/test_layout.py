@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import REPO
+from .conftest import REPO, emotion_imports
 
 SRC = REPO / "src" / "emotion"
 #: Each package imports only packages on lower floors (and its own modules).
@@ -36,14 +36,8 @@ MODULES = {_module(p): p for p in sorted(SRC.rglob("*.py"))}
 
 
 def _imports(path: Path) -> set[str]:
-    found = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            found.update(a.name for a in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            found.add(node.module)
-            found.update(f"{node.module}.{a.name}" for a in node.names)
-    return {name for name in found if name in MODULES and name != "emotion"}
+    """The project modules ``path`` imports (the package root aside)."""
+    return {name for name in emotion_imports(path) if name in MODULES and name != "emotion"}
 
 
 def _package(module: str) -> str | None:

@@ -54,22 +54,24 @@ class PreprocessingContract:
     def with_face_margin(self, margin: float) -> PreprocessingContract:
         return replace(self, face_margin=margin)
 
+    @classmethod
+    def fixed(cls) -> dict[str, Any]:
+        """What this version always applies; recorded with the contract, checked on reading."""
+        return {
+            "grayscale": True,
+            "face_crop": cls.FACE_CROP,
+            "source_resample": cls.SOURCE_RESAMPLE,
+            "resample": cls.RESAMPLE,
+            "scale": cls.SCALE,
+        }
+
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data.update(mean=list(self.mean), std=list(self.std), grayscale=True, face_crop=True)
-        data.update(source_resample=self.SOURCE_RESAMPLE, resample=self.RESAMPLE, scale=self.SCALE)
-        return data
+        return {**asdict(self), "mean": list(self.mean), "std": list(self.std), **self.fixed()}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], origin: str) -> PreprocessingContract:
         """Parse a contract written by :meth:`to_dict`; ``origin`` names the file in errors."""
-        fixed = {
-            "source_resample": cls.SOURCE_RESAMPLE,
-            "resample": cls.RESAMPLE,
-            "scale": cls.SCALE,
-            "grayscale": True,
-            "face_crop": cls.FACE_CROP,
-        }
+        fixed = cls.fixed()
         wrong = {k: data.get(k) for k, v in fixed.items() if data.get(k) != v}
         if wrong:
             raise DataError(

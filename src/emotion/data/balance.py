@@ -284,6 +284,9 @@ def run_balance(
     before_after_bars(table, "Training images per class", plots / "class_distribution.png")
     log.info(
         "splits %s; train %s -> %s; leak audit %s",
-        *(summary["split_sizes"], summary["train_before"], summary["train_after"], splits.audit),
+        summary["split_sizes"],
+        summary["train_before"],
+        summary["train_after"],
+        splits.audit,
     )
     return summary

@@ -32,9 +32,11 @@ def run_explain(
     test = TensorSplit.load(data, "test", classes)
     val = TensorSplit.load(data, "val", classes)
     images_all = test.images[:, 0].numpy().astype(np.float64)
-    rows = background_rows(val.labels.numpy(), len(classes), params.shap_background, params.seed)
+    background = background_rows(
+        val.labels.numpy(), len(classes), params.shap_background, params.seed
+    )
     pre = Preprocess(trained.contract)
-    ex = Explainer(trained.model, random_model, pre, val.images[rows, 0].numpy(), params)
+    ex = Explainer(trained.model, random_model, pre, val.images[background, 0].numpy(), params)
     labels = test.labels.numpy()
     predicted = ex.probabilities(trained.model)(images_all).argmax(1)
     rows = select_probes(labels, predicted, len(classes), params.per_class, params.seed)

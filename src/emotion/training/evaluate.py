@@ -62,7 +62,10 @@ def run_evaluate(
     write_text(predictions, to_csv_text(prediction_table(test.frame, probs, y_true, classes)))
     log.info(
         "test accuracy %.4f, macro-F1 %.4f, ECE %.4f on %d images",
-        *(scores["accuracy"], scores["macro_f1"], scores["ece"], scores["n"]),
+        scores["accuracy"],
+        scores["macro_f1"],
+        scores["ece"],
+        scores["n"],
     )
     return scores
 

@@ -47,7 +47,10 @@ def run_train(
         best = result.best
         log.info(
             "best epoch %d (%s): val accuracy %.4f, macro-F1 %.4f; %d parameters, %s",
-            *(best["epoch"], best["source"], best["val_accuracy"], best["val_macro_f1"]),
+            best["epoch"],
+            best["source"],
+            best["val_accuracy"],
+            best["val_macro_f1"],
             n_params,
             f"world size {ctx.world}" if ctx.world > 1 else "1 process",
         )
