@@ -64,7 +64,7 @@ def baselines(settings: ServeSettings, images: dict[str, bytes], seconds: float)
         model, prep = predictor.model, predictor.model.contract.preprocessing
         gray = prep.image_to_gray(Image.open(io.BytesIO(images["crop48"])))
         batch = prep.batch([gray])
-        out = {"ort_batch1_per_s": rate(lambda: model.probabilities(batch), seconds)}
+        out = {"ort_batch1_per_s": rate(lambda: model.logits(batch), seconds)}
         for name, data in images.items():
             out[f"pipeline_{name}_per_s"] = rate(lambda d=data: predictor.predict_bytes(d), seconds)
     return out

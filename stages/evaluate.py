@@ -1,4 +1,4 @@
-"""DVC stage ``evaluate``: test-split metrics, confusion matrix, calibration and predictions."""
+"""DVC stage ``evaluate``: calibration on validation, test and extra-set metrics, predictions."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from pathlib import Path
 
 from emotion.core.config import load_sections
 from emotion.core.stage import run_stage
+from emotion.data.params import IngestParams
 from emotion.training.evaluate import run_evaluate
 from emotion.training.params import EvaluateParams
 
@@ -15,15 +16,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data", required=True, type=Path, help="balance output folder")
     parser.add_argument("--model", required=True, type=Path, help="best_model.pth")
+    parser.add_argument("--calibration", required=True, type=Path, help="calibration.json out")
     parser.add_argument("--metrics", required=True, type=Path)
     parser.add_argument("--plots", required=True, type=Path)
     parser.add_argument("--predictions", required=True, type=Path)
     parser.add_argument("--params", default="params.yaml")
     args = parser.parse_args()
+    sections = load_sections(args.params, evaluate=EvaluateParams, ingest=IngestParams)
     run_evaluate(
-        load_sections(args.params, evaluate=EvaluateParams).evaluate,
+        sections.evaluate,
+        sections.ingest,
         data=args.data,
         model=args.model,
+        calibration=args.calibration,
         metrics=args.metrics,
         plots=args.plots,
         predictions=args.predictions,

@@ -15,16 +15,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data", required=True, type=Path, help="balance output folder")
     parser.add_argument("--model", required=True, type=Path, help="best_model.pth")
+    parser.add_argument("--calibration", required=True, type=Path, help="calibration.json")
     parser.add_argument("--out", required=True, type=Path, help="folder for model files")
     parser.add_argument("--metrics", required=True, type=Path)
+    parser.add_argument("--env", required=True, type=Path, help="env_report JSON out")
     parser.add_argument("--params", default="params.yaml")
     args = parser.parse_args()
     run_export(
         load_sections(args.params, export=ExportParams).export,
         data=args.data,
         model=args.model,
+        calibration=args.calibration,
         out=args.out,
         metrics=args.metrics,
+        env=args.env,
     )
 
 

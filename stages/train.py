@@ -19,7 +19,8 @@ def main() -> None:
     )
     parser.add_argument("--models", required=True, type=Path, help="folder for best_model.pth")
     parser.add_argument("--metrics", required=True, type=Path)
-    parser.add_argument("--plots", required=True, type=Path)
+    parser.add_argument("--live", required=True, type=Path, help="folder for the dvclive log")
+    parser.add_argument("--env", required=True, type=Path, help="environment report (.json)")
     parser.add_argument("--params", default="params.yaml")
     args = parser.parse_args()
     p = load_sections(args.params, model=ModelParams, train=TrainParams)
@@ -30,7 +31,8 @@ def main() -> None:
         train_dir=args.train or args.data,
         models=args.models,
         metrics=args.metrics,
-        plots=args.plots,
+        live=args.live,
+        env=args.env,
     )
 
 

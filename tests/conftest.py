@@ -10,7 +10,7 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -42,11 +42,23 @@ def repo() -> Path:
     return REPO
 
 
+def _runtime_nodes(node: ast.AST) -> Iterator[ast.AST]:
+    """Every node below ``node`` except the bodies of ``if TYPE_CHECKING:`` (never executed)."""
+    for child in ast.iter_child_nodes(node):
+        test = child.test if isinstance(child, ast.If) else None
+        if test is not None and "TYPE_CHECKING" in ast.unparse(test):
+            yield from (n for c in child.orelse for n in (c, *_runtime_nodes(c)))
+            continue
+        yield child
+        yield from _runtime_nodes(child)
+
+
 def emotion_imports(path: Path) -> set[str]:
     """Dotted names a Python file imports from ``emotion`` (``from m import x`` gives ``m`` and
-    ``m.x``: ``x`` may be a submodule), anywhere in the file, lazy imports included."""
+    ``m.x``: ``x`` may be a submodule), anywhere in the file, lazy imports included; imports for
+    type checkers only (``if TYPE_CHECKING:``) are not run, so they are not counted."""
     found: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text())):
+    for node in _runtime_nodes(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
             found.update(a.name for a in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:

@@ -18,6 +18,7 @@ from PIL import Image
 from skimage import data as skdata
 
 from emotion.core.preprocessing import PreprocessingContract
+from emotion.core.tta import TestTimeAugmentation
 from emotion.export.contract import ModelContract
 from emotion.export.onnx_export import export_onnx, publish_contract
 from emotion.export.quantize import quantize
@@ -29,6 +30,7 @@ CLASSES = ("angry", "fearful", "happy", "neutral", "sad", "surprised")
 IMAGE_SIZE = 48
 #: mediapipe's box for the astronaut's face (x, y, width, height) in the 512x512 photo.
 ASTRONAUT_FACE = (177, 82, 95, 95)
+TEMPERATURE = 0.37  #: the test model's softmax temperature (any value but 1 proves it is applied)
 FACE_MODEL = Path(__file__).resolve().parents[1] / "assets" / "face_detection_short_range.tflite"
 
 
@@ -46,6 +48,8 @@ def export_tiny_model(out: Path, seed: int = 0) -> Path:
         preprocessing=PreprocessingContract(
             IMAGE_SIZE, IMAGE_SIZE, 1, tuple(mean), tuple(std), face_margin=0.25
         ),
+        tta=TestTimeAugmentation("none", 0.9),
+        temperature=TEMPERATURE,
         opset=result.opset,
         source={"model_name": spec.name, "note": "untrained test model"},
     )

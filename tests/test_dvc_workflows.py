@@ -1,8 +1,9 @@
 """DVC workflows as users run them: the `dvc` CLI in a temp copy of the repo, tiny config.
 
-A code edit and a forced rerun of train, training killed under `dvc repro` and resumed, returning
-to a configuration that already ran (run-cache, also pushed to a teammate), queued and temporary
-experiments, and a real dataset shared through `dvc add` / `dvc push` / `dvc pull`.
+A code edit and a forced rerun of train, training killed under `dvc repro` and resumed, a
+training run watched through `dvc exp show` while it runs, returning to a configuration that
+already ran (run-cache, also pushed to a teammate), queued and temporary experiments, and a real
+dataset shared through `dvc add` / `dvc push` / `dvc pull`.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from .conftest import (
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 TRAINED = "emotion.train INFO epoch "  # the trainer logs one such line per epoch it runs
+LIVE = "plots/train/live"  # the train stage's dvclive log
 CACHED = "Stage '{}' is cached - skipping run, checking out outputs"
 
 
@@ -65,6 +67,27 @@ def params_set(project: Path, **changes: Any) -> Iterator[None]:
 
 def resume_states(project: Path) -> list[Path]:
     return sorted((project / ".scratch/train").glob("*/last.pth"))
+
+
+def live_log(project: Path) -> dict[str, Any]:
+    """The dvclive log's files (metrics.json parsed), timing series and values left out."""
+    root = project / LIVE
+    files: dict[str, Any] = {
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and p.name != "metrics.json" and "/timing/" not in p.as_posix()
+    }
+    summary = json.loads((root / "metrics.json").read_text())
+    assert set(summary.pop("timing")) == {"epoch_s", "images_per_s", "loader_seconds_fraction"}
+    return {**files, "metrics.json": summary}
+
+
+def live_step(project: Path) -> int:
+    """The last epoch the dvclive log holds (0: none yet; dvclive rewrites the file in place)."""
+    try:
+        return int(json.loads((project / LIVE / "metrics.json").read_text())["step"])
+    except (FileNotFoundError, json.JSONDecodeError, KeyError):
+        return 0
 
 
 @pytest.fixture(scope="module")
@@ -149,13 +172,62 @@ def test_training_killed_under_dvc_resumes_and_matches_an_uninterrupted_run(
         assert out.count(TRAINED) == 3 - done  # only the epochs still to do
         resumed = {
             rel: (project / rel).read_bytes()
-            for rel in ("models/best_model.pth", "metrics/train.json", "plots/train/history.csv")
+            for rel in ("models/best_model.pth", "metrics/train.json")
         }
+        resumed_log = live_log(project)  # rebuilt from the resume state, then continued
+        assert resumed_log["metrics.json"]["step"] == 3
         assert resume_states(project) == []
         out = log_of(run(["dvc", "repro", "-f", "-s", "train"], project))
         assert out.count(TRAINED) == 3
         for rel, data in resumed.items():
             assert (project / rel).read_bytes() == data, rel
+        assert live_log(project) == resumed_log
+    run(["dvc", "repro"], project)  # back to the committed configuration (run-cache)
+    assert stale_stages(project) == set()
+
+
+def _workspace_live_metrics(project: Path) -> dict[str, Any]:
+    """The workspace's dvclive metrics as `dvc exp show --json` reports them."""
+    shown = json.loads(run(["dvc", "exp", "show", "--json"], project).stdout)
+    (workspace,) = [row for row in shown if row["rev"] == "workspace"]
+    return workspace["data"]["metrics"][f"{LIVE}/metrics.json"]["data"]
+
+
+def test_a_training_run_is_visible_to_dvc_while_it_runs(project: Path) -> None:
+    """`dvc exp run`: each finished epoch lands in the dvclive log, and `dvc exp show` reports
+    it while training still runs; the finished run's log holds every epoch."""
+    epochs = 25
+    with params_set(project, train__epochs=epochs, train__patience=epochs):
+        proc = subprocess.Popen(
+            ["dvc", "exp", "run", "-n", "watched", "train"],
+            cwd=project,
+            env=tool_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        try:
+            deadline = time.monotonic() + 300
+            while live_step(project) < 1:
+                assert proc.poll() is None, f"train ended first:\n{proc.stdout.read()}"
+                assert time.monotonic() < deadline, "no finished epoch after 300 s"
+                time.sleep(0.1)
+            mid_run = _workspace_live_metrics(project)
+            assert proc.poll() is None, "training ended before `dvc exp show` returned"
+            output, _ = proc.communicate(timeout=600)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        assert proc.returncode == 0, output
+        assert 1 <= mid_run["step"] < epochs
+        assert 0 <= mid_run["val"]["accuracy"] <= 1
+        assert set(mid_run) == {"step", "train", "val", "val_ema", "gap", "timing"}
+        assert live_step(project) == epochs
+        tsv = (project / LIVE / "plots/metrics/val/accuracy.tsv").read_text().splitlines()
+        assert len(tsv) == 1 + epochs
+        shown = json.loads(run(["dvc", "plots", "show", "--json"], project).stdout)
+        assert f"{LIVE}/plots/metrics/val/accuracy.tsv" in shown["data"]
+    run(["dvc", "exp", "remove", "watched"], project)
     run(["dvc", "repro"], project)  # back to the committed configuration (run-cache)
     assert stale_stages(project) == set()
 

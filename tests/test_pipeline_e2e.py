@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from emotion.tools.params_file import STAGE_SECTIONS, all_leaf_keys
+from emotion.tools.params_file import STAGE_SECTIONS, all_leaf_keys, stage_leaf_keys
 from emotion.tools.pr_report import is_timing
 
 from .conftest import (
@@ -107,8 +108,7 @@ def test_a_second_clean_run_reproduces_data_and_metrics(project: Path, tmp_path:
     ]
 
 
-def test_an_independent_onnx_client_reproduces_the_test_accuracy(project: Path) -> None:
-    """Only onnxruntime, numpy, Pillow and models/model.json: same predictions as evaluate."""
+def independent_client_imports() -> set[str]:
     from . import independent_client
 
     imports = set()
@@ -117,16 +117,69 @@ def test_an_independent_onnx_client_reproduces_the_test_accuracy(project: Path) 
             imports |= {a.name.split(".")[0] for a in node.names}
         elif isinstance(node, ast.ImportFrom):
             imports.add((node.module or "").split(".")[0])
-    assert imports <= {"__future__", "json", "pathlib", "numpy", "onnxruntime", "PIL"}
+    return imports
+
+
+def assert_client_matches_evaluate(project: Path) -> None:
+    """The independent client's calibrated (TTA) probabilities are the evaluate stage's."""
+    from . import independent_client
 
     test = pd.read_csv(project / "data/processed/balance/test.csv", keep_default_na=False)
-    predicted = independent_client.predict(project / "models", [project / p for p in test["path"]])
     expected = pd.read_csv(project / "data/evaluate/predictions.csv", keep_default_na=False)
-    assert predicted == list(expected["predicted"])
-    accuracy = float(np.mean(np.array(predicted) == test["label"].to_numpy()))
+    probs = independent_client.probabilities(
+        project / "models", [project / p for p in test["path"]]
+    )
+    # evaluate writes 6 decimals; torch and onnxruntime logits differ by < 1e-5 (export parity)
+    np.testing.assert_allclose(
+        probs, expected[[c for c in expected if c.startswith("p_")]], atol=2e-5
+    )
+    classes = json.loads((project / "models/model.json").read_text())["classes"]
+    assert [classes[i] for i in probs.argmax(1)] == list(expected["predicted"])
+
+
+def test_an_independent_onnx_client_reproduces_the_test_accuracy(project: Path) -> None:
+    """Only onnxruntime, numpy, Pillow and models/model.json: same probabilities as evaluate."""
+    assert independent_client_imports() <= {
+        "__future__",
+        "json",
+        "pathlib",
+        "numpy",
+        "onnxruntime",
+        "PIL",
+    }
+    assert_client_matches_evaluate(project)
+    test = pd.read_csv(project / "data/processed/balance/test.csv", keep_default_na=False)
+    predicted = pd.read_csv(project / "data/evaluate/predictions.csv")["predicted"]
+    accuracy = float(np.mean(predicted.to_numpy() == test["label"].to_numpy()))
     assert accuracy == pytest.approx(
         json.loads((project / "metrics/eval.json").read_text())["accuracy"], abs=5e-7
     )
+
+
+def test_temperature_fitted_on_validation_lowers_test_nll_and_keeps_the_argmax(
+    project: Path,
+) -> None:
+    """The trained tiny model's temperature, fitted on val, helps on the held-out test split."""
+    from . import independent_client
+
+    calibration = json.loads((project / "metrics/eval.json").read_text())["calibration"]
+    assert calibration["method"] == "temperature"
+    assert calibration["temperature"] != pytest.approx(1.0, abs=1e-3)
+    assert calibration["calibrated"]["nll"] < calibration["uncalibrated"]["nll"]
+    original = (project / "models/model.json").read_bytes()
+    contract = json.loads(original)
+    assert contract["output"]["temperature"] == calibration["temperature"]
+    test = pd.read_csv(project / "data/processed/balance/test.csv", keep_default_na=False)
+    paths = [project / p for p in test["path"]]
+    calibrated = independent_client.probabilities(project / "models", paths)
+    (project / "models/model.json").write_text(
+        json.dumps({**contract, "output": {**contract["output"], "temperature": 1.0}})
+    )
+    try:
+        raw = independent_client.probabilities(project / "models", paths)
+    finally:
+        (project / "models/model.json").write_bytes(original)
+    np.testing.assert_array_equal(calibrated.argmax(1), raw.argmax(1))
 
 
 @pytest.mark.slow
@@ -166,7 +219,7 @@ def _mutate(value: Any) -> Any:
     if isinstance(value, str):
         return {"fail": "skip", "skip": "fail"}.get(value, value + "_changed")
     if isinstance(value, list):
-        return [*value, value[-1]]
+        return [*value, value[-1]] if value else ["data/extra/made_up"]
     if isinstance(value, dict):
         return {**value, "extra_key": next(iter(value.values()))}
     raise TypeError(value)
@@ -182,7 +235,7 @@ def test_editing_one_key_stales_exactly_the_stages_that_read_it(project: Path, k
     data[section][name] = _mutate(data[section][name])
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     try:
-        expected = {stage for stage, sections in STAGE_SECTIONS.items() if section in sections}
+        expected = {stage for stage in STAGE_SECTIONS if key in stage_leaf_keys(stage)}
         expected |= {  # stages with a dependency named by this key (`${ingest.source}`)
             stage for stage, spec in DVC_STAGES.items() if f"${{{key}}}" in spec.get("deps", [])
         }
@@ -244,3 +297,58 @@ def test_with_a_real_source_demo_data_changes_do_not_rerun_ingest(
     out = run(["dvc", "repro"], project).stdout
     assert "Running stage 'demo_data'" in out
     assert "Stage 'ingest' didn't change, skipping" in out
+
+
+@pytest.fixture
+def project_copy(project: Path, tmp_path: Path) -> Path:
+    """A throwaway copy of the ran project (its DVC cache included)."""
+    dest = tmp_path / "copy"
+    shutil.copytree(project, dest, symlinks=True)
+    return dest
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["flip", "ten_crop"])
+def test_tta_under_dvc_evaluate_and_the_independent_client_agree(
+    project_copy: Path, mode: str
+) -> None:
+    """`evaluate.tta` reruns evaluate and export only; the exported contract serves that mode."""
+    set_params(project_copy, {"evaluate.tta": mode})
+    assert stale_stages(project_copy) == {"evaluate"}  # export follows via calibration.json
+    run(["dvc", "repro"], project_copy)
+    assert stale_stages(project_copy) == set()
+    contract = json.loads((project_copy / "models/model.json").read_text())
+    assert contract["tta"]["mode"] == mode
+    assert json.loads((project_copy / "metrics/eval.json").read_text())["tta"]["mode"] == mode
+    assert_client_matches_evaluate(project_copy)
+
+
+@pytest.mark.slow
+def test_extra_sets_under_dvc_are_scored_and_a_corrupt_file_is_named(
+    project_copy: Path,
+) -> None:
+    """Made-up folders in data/extra: aliases, a dropped and a missing class, then a bad file."""
+    test = pd.read_csv(project_copy / "data/processed/balance/test.csv", keep_default_na=False)
+    folder_of = {"happy": "Happiness", "sad": "sad", "surprised": "surprise"}
+    root = project_copy / "data/extra/made_up"
+    for i, row in enumerate(test[test["label"].isin(list(folder_of))].itertuples()):
+        dest = root / folder_of[row.label] / f"{i:04d}{Path(row.path).suffix}"
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(project_copy / row.path, dest)
+    (root / "disgust").mkdir()
+    shutil.copyfile(dest, root / "disgust" / dest.name)
+    set_params(project_copy, {"evaluate.extra_sets": ["data/extra/made_up"]})
+    assert stale_stages(project_copy) == {"evaluate"}
+    run(["dvc", "repro"], project_copy)
+    assert stale_stages(project_copy) == set()
+    scores = json.loads((project_copy / "metrics/eval.json").read_text())["extra_sets"]["made_up"]
+    counts = test["label"].value_counts()
+    assert scores["n"] == sum(counts[c] for c in folder_of)
+    assert set(scores["recall"]) == set(scores["confusion"]) == set(folder_of)
+    pairs = pd.read_csv(project_copy / "plots/evaluate/extra_confusion.csv")
+    assert len(pairs) == scores["n"]
+    assert set(pairs["actual"]) == {f"made_up/{c}" for c in folder_of}
+    (root / "sad" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nthe rest is missing")
+    failed = run(["dvc", "repro"], project_copy, check=False)
+    assert failed.returncode != 0
+    assert "made_up/sad/broken.png" in failed.stdout + failed.stderr

@@ -13,6 +13,7 @@ from PIL import Image
 
 from emotion.core.errors import DataError
 from emotion.core.preprocessing import PreprocessingContract
+from emotion.core.tta import TTA_VIEWS, TestTimeAugmentation
 from emotion.data.decode import load_images
 from emotion.tools import profiles
 from emotion.training.tensordata import Preprocess
@@ -46,6 +47,9 @@ def test_the_profiles_include_an_upsampling_pair() -> None:
     assert any(target > source for source, target in PAIRS)
 
 
+TTAS = [TestTimeAugmentation(mode, 0.9) for mode in TTA_VIEWS]
+
+
 @pytest.mark.parametrize(("source", "target"), PAIRS)
 @pytest.mark.parametrize("chans", [1, 3])
 def test_serving_batch_equals_the_training_tensor_path(
@@ -60,6 +64,33 @@ def test_serving_batch_equals_the_training_tensor_path(
     assert served.shape == trained.shape == (4, chans, target, target)
     # float32 rounding of two resampling implementations: well below one grey level (1/255/std)
     np.testing.assert_allclose(served, trained, atol=1e-4)
+
+
+@pytest.mark.parametrize(("source", "target"), PAIRS)
+@pytest.mark.parametrize("tta", TTAS, ids=lambda t: t.mode)
+def test_serving_tta_views_equal_the_evaluate_stage_views(
+    source: int, target: int, tta: TestTimeAugmentation
+) -> None:
+    """Every view (crops, mirrors, the resize of each crop) agrees between numpy and torch."""
+    contract = PreprocessingContract(source, target, 1, (0.5,), (0.25,), 0.25)
+    gray = np.random.default_rng(source * target).integers(0, 256, (3, source, source), np.uint8)
+    served = contract.views(gray, tta)
+    evaluated = Preprocess(contract).views(
+        torch.from_numpy(gray)[:, None], torch.device("cpu"), tta
+    )
+    assert served.shape == tuple(evaluated.shape) == (3, tta.views, 1, target, target)
+    np.testing.assert_allclose(served, evaluated.numpy(), atol=1e-4)
+    if tta.mode != "ten_crop":  # the first view is the plain image
+        np.testing.assert_array_equal(served[:, 0], contract.batch(gray))
+
+
+def test_ten_crop_takes_the_corners_and_the_centre() -> None:
+    assert TestTimeAugmentation("ten_crop", 0.9).boxes(48) == [
+        (0, 0, 43), (0, 5, 43), (5, 0, 43), (5, 5, 43), (2, 2, 43)
+    ]  # fmt: skip
+    assert TestTimeAugmentation("flip", 0.9).boxes(48) == [(0, 0, 48)]
+    with pytest.raises(DataError, match=r"model\.json.*test-time"):
+        TestTimeAugmentation.from_dict({"mode": "five_crop", "crop": 0.9}, "model.json")
 
 
 @pytest.mark.parametrize("crop", [37, 95, 300])
@@ -86,16 +117,18 @@ def test_contract_round_trips_and_rejects_another_resize() -> None:
 
 
 @pytest.mark.parametrize(("source", "target"), PAIRS)
+@pytest.mark.parametrize("tta", TTAS, ids=lambda t: t.mode)
 def test_the_independent_client_follows_the_contract(
-    source: int, target: int, tmp_path: Path
+    source: int, target: int, tta: TestTimeAugmentation, tmp_path: Path
 ) -> None:
-    """A client that reads only model.json's preprocessing gets the server's model input."""
+    """A client that reads only model.json gets the server's model input, view for view."""
     from . import independent_client
 
     contract = PreprocessingContract(source, target, 3, (0.5,) * 3, (0.25,) * 3, 0.25)
     pixels = np.random.default_rng(target).integers(0, 256, (131, 131), np.uint8)
     Image.fromarray(pixels).save(tmp_path / "crop.png")
     with Image.open(tmp_path / "crop.png") as image:
-        served = contract.batch([contract.image_to_gray(image)])[0]
-    theirs = independent_client.preprocess(tmp_path / "crop.png", contract.to_dict())
+        served = contract.views([contract.image_to_gray(image)], tta)[0]
+    exported = {"preprocessing": contract.to_dict(), "tta": tta.to_dict()}
+    theirs = independent_client.views(tmp_path / "crop.png", exported)
     np.testing.assert_allclose(theirs, served, atol=1e-6)

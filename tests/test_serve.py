@@ -25,6 +25,7 @@ from PIL import Image
 
 from emotion.core.errors import DataError
 from emotion.core.facedetect import Face
+from emotion.core.tta import TestTimeAugmentation
 from emotion.export.contract import ModelContract
 from emotion.serve import ServeSettings, create_app
 from emotion.serve.faces import detection_scale
@@ -80,14 +81,18 @@ def check_prediction(body: dict[str, Any]) -> None:
     assert 0 < body["processing_time"] < 10
 
 
-def ort_probabilities(model_dir: Path, image: Image.Image) -> np.ndarray:
+def ort_probabilities(
+    model_dir: Path, image: Image.Image, tta: TestTimeAugmentation | None = None
+) -> np.ndarray:
     """The model's probabilities for ``image``, computed here from the contract alone."""
     contract = ModelContract.load(model_dir / "model.json")
     prep = contract.preprocessing
     session = ort.InferenceSession(str(model_dir / "model.onnx"))
-    feed = {contract.input_name: prep.batch([prep.image_to_gray(image)])}
-    logits = session.run([contract.output_name], feed)[0][0].astype(np.float64)
-    return np.exp(logits - logits.max()) / np.exp(logits - logits.max()).sum()
+    views = prep.views([prep.image_to_gray(image)], tta or contract.tta)[0]
+    logits = session.run([contract.output_name], {contract.input_name: views})[0]
+    z = logits.astype(np.float64) / contract.temperature
+    e = np.exp(z - z.max(1, keepdims=True))
+    return (e / e.sum(1, keepdims=True)).mean(0)
 
 
 # ---------------------------------------------------------------- predictions
@@ -109,6 +114,19 @@ def test_upload_finds_the_face_and_classifies_its_crop(
     crop = astronaut().crop(Face(**box).crop_box(prep.face_margin, 512, 512))
     expected = ort_probabilities(model_dir, crop)
     assert np.allclose(list(body["predictions"].values()), expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("mode", ["flip", "ten_crop"])
+def test_a_server_started_with_tta_averages_the_contract_views(model_dir: Path, mode: str) -> None:
+    """``--tta``: the views of model.json's TTA recipe, calibrated and averaged; default: none."""
+    crop = fer_crop()
+    with TestClient(create_app(ServeSettings(model_dir=model_dir, tta=mode))) as tta_client:
+        body = upload(tta_client, encode(crop)).json()
+        meta = tta_client.get("/metadata").json()
+    assert (meta["tta"]["mode"], meta["contract_tta"]["mode"]) == (mode, "none")
+    expected = ort_probabilities(model_dir, crop, TestTimeAugmentation(mode, 0.9))
+    assert np.allclose(list(body["predictions"].values()), expected, atol=1e-5)
+    assert not np.allclose(expected, ort_probabilities(model_dir, crop), atol=1e-4)
 
 
 def test_base64_json_with_data_url_matches_the_upload(

@@ -1,8 +1,10 @@
-"""Train/evaluate: backbones, pretrained files, freezing, resume, DDP, metrics."""
+"""Train/evaluate: backbones, pretrained files, freezing, resume, DDP, diagnostics, metrics."""
 
 from __future__ import annotations
 
 import json
+import math
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -15,6 +17,7 @@ import torch
 from emotion.core.distributed import DistContext
 from emotion.core.preprocessing import PreprocessingContract
 from emotion.training import checkpoint
+from emotion.training.diagnostics import GradNorms, model_blocks
 from emotion.training.evaluation import classification_metrics, expected_calibration_error
 from emotion.training.model import (
     build_model,
@@ -88,7 +91,10 @@ def model_params(name: str = "emotion_cnn_s", **changes: object) -> ModelParams:
     return section("model", **{**fields, "head_dropout": 0.1, **changes})
 
 
-def make_trainer(data: Path, out: Path, cfg: TrainParams, name: str = "emotion_cnn_s") -> Trainer:
+def make_trainer(
+    data: Path, out: Path, cfg: TrainParams, name: str = "emotion_cnn_s", *, live: bool = False
+) -> Trainer:
+    """A trainer writing under ``out`` (its dvclive log in ``out/live`` with ``live``)."""
     train = TensorSplit.load(data, "train", CLASSES)
     val = TensorSplit.load(data, "val", CLASSES)
     return Trainer(
@@ -101,7 +107,28 @@ def make_trainer(data: Path, out: Path, cfg: TrainParams, name: str = "emotion_c
         out,
         state_dir=out / "state",
         run_id="run-a",
+        live_dir=out / "live" if live else None,
     )
+
+
+@pytest.fixture
+def outside_repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Run in ``tmp_path``: dvclive then finds no DVC project and leaves the repo alone."""
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def live_files(live: Path) -> dict[str, bytes]:
+    """A dvclive folder's files, timing series and values left out (they vary run to run)."""
+    files = {
+        p.relative_to(live).as_posix(): p.read_bytes()
+        for p in sorted(live.rglob("*"))
+        if p.is_file() and "/timing/" not in p.as_posix()
+    }
+    summary = json.loads(files.pop("metrics.json"))
+    assert summary.pop("timing").keys() == {"epoch_s", "images_per_s", "loader_seconds_fraction"}
+    files["metrics.json"] = json.dumps(summary, sort_keys=True).encode()
+    return files
 
 
 @pytest.fixture(scope="module")
@@ -198,18 +225,21 @@ class SimulatedKillError(Exception):
     pass
 
 
-def test_resume_after_a_kill_gives_the_same_result(packed: Path, tmp_path: Path) -> None:
+def test_resume_after_a_kill_gives_the_same_result(packed: Path, outside_repo: Path) -> None:
+    """Same weights, history and live log (rebuilt from the resume state), timings aside."""
+    tmp_path = outside_repo
     cfg = tiny_config(epochs=4)
-    uninterrupted = make_trainer(packed, tmp_path / "a", cfg).fit()
+    uninterrupted = make_trainer(packed, tmp_path / "a", cfg, live=True).fit()
 
     def kill_after_two(epoch: int) -> None:
         if epoch == 2:
             raise SimulatedKillError
 
     with pytest.raises(SimulatedKillError):
-        make_trainer(packed, tmp_path / "b", cfg).fit(on_epoch_end=kill_after_two)
+        make_trainer(packed, tmp_path / "b", cfg, live=True).fit(on_epoch_end=kill_after_two)
     assert checkpoint.load(tmp_path / "b/state/last.pth")["epoch"] == 2
-    resumed_trainer = make_trainer(packed, tmp_path / "b", cfg)
+    shutil.rmtree(tmp_path / "b/live")  # DVC deletes the stage's outputs before rerunning it
+    resumed_trainer = make_trainer(packed, tmp_path / "b", cfg, live=True)
     resumed = resumed_trainer.fit()
     assert resumed.resumed_from == 2
     assert resumed.history == uninterrupted.history
@@ -218,6 +248,92 @@ def test_resume_after_a_kill_gives_the_same_result(packed: Path, tmp_path: Path)
     assert (tmp_path / "a/best_model.pth").read_bytes() == (
         tmp_path / "b/best_model.pth"
     ).read_bytes()
+    logged = live_files(tmp_path / "b/live")
+    assert logged == live_files(tmp_path / "a/live")
+    assert logged["plots/metrics/val/accuracy.tsv"].decode().splitlines()[1:] == [
+        f"{row['epoch']}\t{row['val/accuracy']}" for row in uninterrupted.history
+    ]
+    timing = (tmp_path / "b/live/plots/metrics/timing/epoch_s.tsv").read_text().splitlines()
+    assert [line.split("\t")[0] for line in timing[1:]] == ["1", "2", "3", "4"]
+
+
+CNN_BLOCKS = [
+    "backbone_stages_0",
+    "backbone_stages_1",
+    "backbone_stages_2",
+    "backbone_stages_3",
+    "head_0",
+    "head_2",
+    "head_4",
+]
+GROUPS = ["backbone", "backbone_no_decay", "head", "head_no_decay"]
+
+
+def test_blocks_are_named_layers_of_the_backbone_and_head() -> None:
+    assert list(model_blocks(build_model(model_params(), 6))) == CNN_BLOCKS
+    resnet = list(model_blocks(build_model(model_params("resnet18"), 6)))
+    assert resnet == ["backbone_conv1", "backbone_bn1"] + [
+        f"backbone_layer{i}" for i in range(1, 5)
+    ] + ["head_0", "head_2", "head_4"]
+    vit = model_blocks(build_model(model_params("vit_tiny_patch16_224", image_size=32), 6))
+    assert "backbone_other" in vit  # cls token and position embedding
+    assert 5 <= len(vit) <= 15
+
+
+def test_diagnostics_are_logged_per_epoch_with_finite_values(
+    packed: Path, outside_repo: Path
+) -> None:
+    """LR per param group, weight and gradient norm per block, the gap, weight histograms; the
+    diagnostics are plots only, the metrics hold quality and (apart) timing."""
+    trainer = make_trainer(packed, outside_repo, tiny_config(epochs=2), live=True)
+    result = trainer.fit()
+    live = outside_repo / "live"
+    series = {f"lr/{g}" for g in GROUPS}
+    series |= {f"{kind}/{b}" for kind in ("weight_norm", "grad_norm") for b in CNN_BLOCKS}
+    series |= {"weight_norm/total", "grad_norm/total", "gap/accuracy", "gap/loss"}
+    for row in result.history:
+        assert series <= set(row)
+        values = [v for k, v in row.items() if k not in ("epoch", "phase")]
+        assert all(math.isfinite(v) for v in values)
+        assert all(row[f"grad_norm/{b}"] > 0 for b in CNN_BLOCKS)
+        gap = row["train/accuracy"] - row["val/accuracy"]
+        assert row["gap/accuracy"] == pytest.approx(gap, abs=2e-6)
+    for name in series:
+        tsv = (live / "plots/metrics" / f"{name}.tsv").read_text().splitlines()
+        assert tsv[0] == f"step\t{name.split('/')[1]}"
+        assert [line.split("\t")[0] for line in tsv[1:]] == ["1", "2"]
+    summary = json.loads((live / "metrics.json").read_text())
+    assert set(summary) == {"step", "train", "val", "val_ema", "gap", "timing"}
+    assert summary["step"] == 2
+    assert summary["val"]["accuracy"] == result.history[-1]["val/accuracy"]
+    sizes = {b: sum(p.numel() for p in ps if p.ndim > 1) for b, ps in trainer.blocks.items()}
+    sizes["head_2"] = sum(p.numel() for p in trainer.blocks["head_2"])  # LayerNorm: all of it
+    for hist in result.histograms:
+        assert {b: sum(h["counts"]) for b, h in hist.items()} == sizes
+    images = sorted((live / "plots/images/weight_hist").iterdir())
+    assert [p.name for p in images] == ["1.png", "2.png"]
+    assert all(p.read_bytes().startswith(b"\x89PNG") for p in images)
+
+
+def test_gradient_norms_average_the_finite_steps() -> None:
+    weight = torch.nn.Parameter(torch.zeros(2, 2))
+    norms = GradNorms({"layer": [weight]})
+    for value in (3.0, float("inf"), 5.0):
+        weight.grad = torch.full((2, 2), value)
+        norms.add()
+    assert norms.mean() == {"layer": pytest.approx((6.0 + 10.0) / 2)}
+    norms.reset()
+    assert norms.mean() == {"layer": 0.0}
+
+
+def test_a_frozen_backbone_has_no_gradient_norm(packed: Path, tmp_path: Path) -> None:
+    cfg = tiny_config(epochs=2, freeze_backbone_epochs=1, ema_decay=0.0)
+    history = make_trainer(packed, tmp_path, cfg).fit().history
+    assert [r["phase"] for r in history] == ["frozen", "full"]
+    backbone = [b for b in CNN_BLOCKS if b.startswith("backbone")]
+    assert all(history[0][f"grad_norm/{b}"] == 0.0 for b in backbone)
+    assert all(history[1][f"grad_norm/{b}"] > 0.0 for b in backbone)
+    assert all(r["val_ema/accuracy"] == r["val/accuracy"] for r in history)  # no EMA: raw
 
 
 def test_a_run_killed_after_its_last_epoch_still_writes_its_output(
@@ -261,8 +377,10 @@ def test_ddp_with_two_cpu_processes(packed: Path, tmp_path: Path) -> None:
         "models",
         "--metrics",
         "train.json",
-        "--plots",
-        "plots",
+        "--live",
+        "live",
+        "--env",
+        "env/train.json",
     ]
     done = subprocess.run(
         cmd, cwd=tmp_path, env=tool_env(EMOTION_WORKERS="2"), capture_output=True, text=True
@@ -270,6 +388,8 @@ def test_ddp_with_two_cpu_processes(packed: Path, tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr[-3000:]
     metrics = json.loads((tmp_path / "train.json").read_text())
     assert metrics["epochs_run"] == 2
+    assert json.loads((tmp_path / "live/metrics.json").read_text())["step"] == 2  # rank 0 only
+    assert json.loads((tmp_path / "env/train.json").read_text())["torch_threads"] == 1
     assert checkpoint.load(tmp_path / "models" / "best_model.pth")["config"]["world_size"] == 2
     assert "world size 2" in done.stderr
 

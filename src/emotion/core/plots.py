@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Mapping
 from pathlib import Path
 
 import matplotlib
@@ -65,27 +66,25 @@ def confusion_heatmap(counts: np.ndarray, classes: list[str], out: Path) -> None
     save_figure(fig, out)
 
 
-def reliability_diagram(bins: pd.DataFrame, ece: float, out: Path) -> None:
-    """Accuracy vs confidence per bin, with the diagonal of perfect calibration."""
+def reliability_diagram(curves: Mapping[str, tuple[pd.DataFrame, float]], out: Path) -> None:
+    """Accuracy vs mean confidence per bin for each labelled curve (bins, ECE), and the diagonal."""
     fig, ax = plt.subplots(figsize=(4.6, 4.2))
-    centers = (bins["bin_lower"] + bins["bin_upper"]) / 2
-    width = bins["bin_upper"] - bins["bin_lower"]
-    used = bins["count"] > 0
-    ax.bar(
-        centers[used],
-        bins["accuracy"][used],
-        width=width[used],
-        edgecolor="#1f4e79",
-        color="#2f6fb0",
-        alpha=0.8,
-        label="accuracy",
-    )
     ax.plot([0, 1], [0, 1], "--", color="gray", label="perfect calibration")
+    for (label, (bins, ece)), color in zip(curves.items(), ("#c0504d", "#2f6fb0"), strict=False):
+        used = bins["count"] > 0
+        ax.plot(
+            bins["confidence"][used],
+            bins["accuracy"][used],
+            "o-",
+            color=color,
+            markersize=4,
+            label=f"{label} (ECE {ece:.3f})",
+        )
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
-    ax.set_xlabel("confidence")
-    ax.set_ylabel("accuracy")
-    ax.set_title(f"Reliability (ECE {ece:.3f})", fontsize=10)
+    ax.set_xlabel("mean confidence in bin")
+    ax.set_ylabel("accuracy in bin")
+    ax.set_title("Reliability (test split)", fontsize=10)
     ax.legend(loc="upper left", fontsize=8)
     fig.tight_layout()
     save_figure(fig, out)

@@ -9,6 +9,9 @@ the export stage, the server and third-party clients (numpy + Pillow, below). Tw
 2. ``source_size`` -> ``image_size`` with antialiased bilinear interpolation on [0, 1] floats,
    exactly what training applies on the device (``torch.nn.functional.interpolate``).
 
+Test-time augmentation (:mod:`emotion.core.tta`) classifies several views of the stored-size
+image: :meth:`PreprocessingContract.views`.
+
 Deliberately free of torch.
 """
 
@@ -16,12 +19,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 from PIL import Image
 
 from emotion.core.errors import DataError
+
+if TYPE_CHECKING:  # annotations only: stages that import this module do not depend on it
+    from emotion.core.tta import TestTimeAugmentation
 
 
 def square_gray(image: Image.Image, size: int | None) -> Image.Image:
@@ -104,6 +110,19 @@ class PreprocessingContract:
         mean = np.asarray(self.mean, dtype=np.float32).reshape(1, -1, 1, 1)
         std = np.asarray(self.std, dtype=np.float32).reshape(1, -1, 1, 1)
         return np.ascontiguousarray((x - mean) / std, dtype=np.float32)
+
+    def views(
+        self, grays: Sequence[np.ndarray] | np.ndarray, tta: TestTimeAugmentation
+    ) -> np.ndarray:
+        """uint8 (N, S, S) at ``source_size`` -> float32 (N, views, in_chans, size, size)."""
+        grays = np.asarray(grays, dtype=np.uint8)
+        crops = []
+        for top, left, side in tta.boxes(grays.shape[-1]):
+            crop = grays[:, top : top + side, left : left + side]
+            crops.append(crop)
+            if tta.mirrored:
+                crops.append(crop[:, :, ::-1])
+        return np.stack([self.batch(c) for c in crops], axis=1)
 
     def _resize_float(self, gray: np.ndarray) -> np.ndarray:
         # Pillow's bilinear filter on a float image widens its support when it shrinks, which is

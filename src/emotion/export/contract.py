@@ -1,7 +1,9 @@
 """The exported model's contract (``model.json``): what any client needs to use the ONNX model.
 
 Classes, tensor names, the :class:`~emotion.core.preprocessing.PreprocessingContract` the model
-was trained with, and the files with their hashes. Deliberately free of torch: a server or a
+was trained with, the test-time augmentation and softmax temperature the evaluate stage measured
+(the calibrated probability of a class is the mean over views of ``softmax(logits / T)``), and
+the files with their hashes. Deliberately free of torch: a server or a
 third-party client needs only numpy, Pillow and onnxruntime. The same dictionary is embedded in
 the ONNX file's ``metadata_props``.
 """
@@ -16,10 +18,11 @@ from typing import Any
 from emotion.core.atomic import write_json
 from emotion.core.errors import DataError
 from emotion.core.preprocessing import PreprocessingContract
+from emotion.core.tta import NO_TTA, TestTimeAugmentation
 
 CONTRACT_FILE = "model.json"
 FORMAT = "emotion-onnx"
-FORMAT_VERSION = 2  # 2: preprocessing names the source size and both resizes
+FORMAT_VERSION = 3  # 2: preprocessing names both resizes; 3: test-time augmentation, temperature
 METADATA_KEY = "emotion_contract"
 
 
@@ -29,6 +32,8 @@ class ModelContract:
 
     classes: tuple[str, ...]
     preprocessing: PreprocessingContract
+    tta: TestTimeAugmentation = NO_TTA
+    temperature: float = 1.0
     input_name: str = "input"
     output_name: str = "logits"
     opset: int = 17
@@ -47,8 +52,14 @@ class ModelContract:
                 "layout": "NCHW",
                 "shape": ["batch", chans, size, size],
             },
-            "output": {"name": self.output_name, "dtype": "float32", "postprocess": "softmax"},
+            "output": {
+                "name": self.output_name,
+                "dtype": "float32",
+                "postprocess": "softmax",
+                "temperature": self.temperature,
+            },
             "preprocessing": self.preprocessing.to_dict(),
+            "tta": self.tta.to_dict(),
             "opset": self.opset,
             "files": self.files,
             "source": self.source,
@@ -69,13 +80,15 @@ class ModelContract:
             return cls(
                 classes=tuple(data["classes"]),
                 preprocessing=prep,
+                tta=TestTimeAugmentation.from_dict(data["tta"], origin),
+                temperature=float(data["output"]["temperature"]),
                 input_name=data["input"]["name"],
                 output_name=data["output"]["name"],
                 opset=int(data["opset"]),
                 files=dict(data.get("files", {})),
                 source=dict(data.get("source", {})),
             )
-        except (KeyError, TypeError) as exc:
+        except (KeyError, TypeError, ValueError) as exc:
             raise DataError(f"{origin}: malformed model contract ({exc!r})") from None
 
     @classmethod

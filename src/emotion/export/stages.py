@@ -7,6 +7,7 @@ the stage's outputs before running it: ``dvc checkout export`` restores the last
 
 from __future__ import annotations
 
+import json
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -15,9 +16,11 @@ import numpy as np
 import torch
 
 from emotion.core.atomic import write_json
-from emotion.core.errors import EmotionError
+from emotion.core.envreport import env_report
+from emotion.core.errors import DataError, EmotionError
 from emotion.core.hashing import sha256_file
 from emotion.core.stage import log, worker_count
+from emotion.core.tta import TestTimeAugmentation
 from emotion.export.contract import CONTRACT_FILE, ModelContract
 from emotion.export.latency import measure
 from emotion.export.onnx_export import (
@@ -57,17 +60,33 @@ def prove_parity(reference: np.ndarray, exported: np.ndarray, atol: float) -> di
     return proof
 
 
+def read_calibration(path: Path) -> tuple[TestTimeAugmentation, float]:
+    """The test-time augmentation and temperature the evaluate stage fitted and measured."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return TestTimeAugmentation.from_dict(data["tta"], str(path)), float(data["temperature"])
+    except FileNotFoundError:
+        raise DataError(f"{path}: not found; run `dvc repro evaluate`") from None
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise DataError(f"{path}: malformed calibration file ({exc!r}); rerun evaluate") from None
+
+
 def contract_for(
-    trained: TrainedModel, opset: int, face_margin: float, ckpt: Path
+    trained: TrainedModel, opset: int, face_margin: float, ckpt: Path, calibration: Path
 ) -> ModelContract:
-    """The served model's contract: the checkpoint's preprocessing plus the face-crop margin."""
+    """The served model's contract: the checkpoint's preprocessing, the face-crop margin, and
+    the evaluate stage's test-time augmentation and temperature."""
+    tta, temperature = read_calibration(calibration)
     return ModelContract(
         classes=tuple(trained.classes),
         preprocessing=trained.contract.with_face_margin(face_margin),
+        tta=tta,
+        temperature=temperature,
         opset=opset,
         source={
             "checkpoint": ckpt.as_posix(),
             "checkpoint_sha256": sha256_file(ckpt),
+            "calibration_sha256": sha256_file(calibration),
             "model_name": trained.params.name,
         },
     )
@@ -80,11 +99,19 @@ def scores(y: np.ndarray, logits: np.ndarray, classes: list[str]) -> dict[str, f
 
 
 def run_export(
-    params: ExportParams, *, data: Path, model: Path, out: Path, metrics: Path
+    params: ExportParams,
+    *,
+    data: Path,
+    model: Path,
+    calibration: Path,
+    out: Path,
+    metrics: Path,
+    env: Path,
 ) -> dict[str, Any]:
     """Export, prove parity, quantize, time; publish the files only when every check passed."""
     threads = worker_count()
     torch.set_num_threads(threads)
+    write_json(env, env_report(torch.device("cpu")))
     trained = load_trained(model)
     x_test, y_test = model_inputs(data, "test", trained)
     x_val, _ = model_inputs(data, "val", trained)
@@ -106,7 +133,7 @@ def run_export(
         quantize_int8(params, work, x_val)
         sessions["int8"] = ort_session(work / INT8, threads)
         logits["int8"] = ort_logits(sessions["int8"], x_test)
-        contract = contract_for(trained, result.opset, params.face_margin, model)
+        contract = contract_for(trained, result.opset, params.face_margin, model, calibration)
         files = publish_contract(work, contract, {"fp32": FP32, "int8": INT8}).files
         timings = time_models(trained, sessions, x_test, params)
         for filename in (FP32, INT8, CONTRACT_FILE):

@@ -128,6 +128,7 @@ def _add_info_routes(
     async def metadata() -> MetadataResponse:
         return MetadataResponse(
             **model.describe(),
+            tta=predictor.tta.to_dict(),
             face_detection={
                 "enabled": predictor.detects_faces,
                 "fallback_to_whole_image": settings.face_fallback,

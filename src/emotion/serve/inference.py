@@ -19,6 +19,7 @@ from PIL import Image
 
 from emotion.core.errors import DataError
 from emotion.core.facedetect import Face
+from emotion.core.tta import TestTimeAugmentation
 from emotion.serve.faces import FaceLocator
 from emotion.serve.images import decode_image
 from emotion.serve.onnx_model import OnnxEmotionModel
@@ -61,6 +62,9 @@ class Predictor:
         self.model = model
         self.faces = faces
         self.settings = settings
+        tta = model.contract.tta
+        #: the contract's test-time augmentation, or the mode the server was started with
+        self.tta = tta if settings.tta is None else TestTimeAugmentation(settings.tta, tta.crop)
 
     @classmethod
     def from_settings(cls, settings: ServeSettings) -> Predictor:
@@ -104,7 +108,8 @@ class Predictor:
                     "face, or add ?detect_face=false to classify the whole image"
                 )
         prep = self.model.contract.preprocessing
-        probs = self.model.probabilities(prep.batch([prep.image_to_gray(region)]))[0]
+        views = prep.views([prep.image_to_gray(region)], self.tta)
+        probs = self.model.probabilities(views)[0]
         return Prediction(
             probabilities=dict(zip(self.model.classes, map(float, probs), strict=True)),
             face=face,

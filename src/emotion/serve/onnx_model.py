@@ -9,17 +9,12 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
+from emotion.core.calibration import probabilities
 from emotion.core.errors import DataError
 from emotion.core.hashing import sha256_file
 from emotion.export.contract import CONTRACT_FILE, METADATA_KEY, ModelContract
 
 PREFERRED_PROVIDERS = ("CUDAExecutionProvider", "CPUExecutionProvider")
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    z = logits.astype(np.float64) - logits.max(axis=-1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=-1, keepdims=True)
 
 
 class OnnxEmotionModel:
@@ -73,7 +68,7 @@ class OnnxEmotionModel:
         if embedded is not None:
             inner = json.loads(embedded)
             outer = contract.to_dict()
-            for key in ("classes", "preprocessing", "input", "output"):
+            for key in ("classes", "preprocessing", "tta", "input", "output"):
                 if inner.get(key) != outer[key]:
                     raise DataError(
                         f"{self.path}: embedded contract differs from {CONTRACT_FILE} in "
@@ -84,10 +79,15 @@ class OnnxEmotionModel:
     def classes(self) -> tuple[str, ...]:
         return self.contract.classes
 
-    def probabilities(self, batch: np.ndarray) -> np.ndarray:
-        """float32 (N, C, H, W) model input -> (N, classes) softmax probabilities (float64)."""
+    def logits(self, batch: np.ndarray) -> np.ndarray:
+        """float32 (N, C, H, W) model input -> (N, classes) logits."""
         (logits,) = self.session.run([self.contract.output_name], {self.contract.input_name: batch})
-        return softmax(logits)
+        return logits
+
+    def probabilities(self, views: np.ndarray) -> np.ndarray:
+        """float32 (N, views, C, H, W) -> (N, classes): calibrated softmax, averaged over views."""
+        logits = self.logits(np.ascontiguousarray(views.reshape(-1, *views.shape[2:])))
+        return probabilities(logits.reshape(*views.shape[:2], -1), self.contract.temperature)
 
     def describe(self) -> dict[str, Any]:
         """What ``/metadata`` reports about the served model."""
@@ -102,6 +102,7 @@ class OnnxEmotionModel:
             "input": contract["input"],
             "output": contract["output"],
             "preprocessing": contract["preprocessing"],
+            "contract_tta": contract["tta"],
             "source": self.contract.source,
             "providers": self.session.get_providers(),
         }

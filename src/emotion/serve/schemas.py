@@ -47,6 +47,8 @@ class MetadataResponse(BaseModel):
     input: dict[str, Any]
     output: dict[str, Any]
     preprocessing: dict[str, Any]
+    tta: dict[str, Any] = Field(description="test-time augmentation the server applies")
+    contract_tta: dict[str, Any] = Field(description="the model contract's (as evaluated)")
     source: dict[str, Any]
     providers: list[str]
     face_detection: dict[str, Any]

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from emotion.assets.face_model import DEFAULT_FACE_MODEL
 from emotion.core.errors import ConfigError
+from emotion.core.tta import TTA_VIEWS, TTAMode
 
 VARIANTS = ("fp32", "int8")
 
@@ -15,7 +16,8 @@ VARIANTS = ("fp32", "int8")
 class ServeSettings:
     """Server settings (the ``emotion serve`` options, minus host and port).
 
-    ``face_fallback`` classifies the whole frame when no face is found instead of answering 422.
+    ``face_fallback`` classifies the whole frame when no face is found instead of answering 422;
+    ``tta`` overrides the contract's test-time augmentation (``None``: as the model was evaluated).
     """
 
     model_dir: Path = Path("models")
@@ -25,10 +27,13 @@ class ServeSettings:
     face_model: Path = DEFAULT_FACE_MODEL
     max_upload_mb: float = 10.0
     max_pixels: int = 40_000_000
+    tta: TTAMode | None = None
 
     def __post_init__(self) -> None:
         if self.variant not in VARIANTS:
             raise ConfigError(f"variant must be one of {VARIANTS}, got {self.variant!r}")
+        if self.tta is not None and self.tta not in TTA_VIEWS:
+            raise ConfigError(f"tta must be one of {sorted(TTA_VIEWS)}, got {self.tta!r}")
         if self.max_upload_mb <= 0 or self.max_pixels <= 0:
             raise ConfigError("max_upload_mb and max_pixels must be positive")
 

@@ -10,6 +10,7 @@ from emotion.assets.face_model import DEFAULT_FACE_MODEL, fetch_face_model
 from emotion.core.atomic import write_text
 from emotion.core.config import PARAMS_FILE
 from emotion.core.errors import EmotionError
+from emotion.core.tta import TTA_VIEWS
 from emotion.tools import pr_report, profiles
 from emotion.tools.datasets import add_dataset
 from emotion.tools.params_file import load_params
@@ -74,6 +75,7 @@ def _serve(args: argparse.Namespace) -> None:
         face_model=args.face_model,
         max_upload_mb=args.max_upload_mb,
         max_pixels=args.max_pixels,
+        tta=args.tta,
     )
     uvicorn.run(create_app(settings), host=args.host, port=args.port)
 
@@ -167,6 +169,13 @@ def _add_serve(sub: Subparsers) -> None:
     serve.add_argument("--face-model", type=Path, default=DEFAULT_FACE_MODEL)
     serve.add_argument("--max-upload-mb", type=float, default=10.0)
     serve.add_argument("--max-pixels", type=int, default=40_000_000)
+    serve.add_argument(
+        "--tta",
+        choices=sorted(TTA_VIEWS),
+        default=None,
+        help="test-time augmentation (default: the model contract's, i.e. as evaluated);"
+        " each view is one more model call per image (docs/benchmarks.md)",
+    )
     serve.set_defaults(func=_serve)
 
 

@@ -34,7 +34,8 @@ class Params(Section):
     export: ExportParams
 
 
-#: Which params sections each DVC stage reads. ``dvc.yaml`` must declare all their leaf keys.
+#: Which params each DVC stage reads: whole sections, or single ``section.key`` entries of another
+#: stage's section. ``dvc.yaml`` must declare exactly their leaf keys.
 STAGE_SECTIONS: dict[str, tuple[str, ...]] = {
     "demo_data": ("demo_data",),
     "ingest": ("ingest",),
@@ -42,7 +43,7 @@ STAGE_SECTIONS: dict[str, tuple[str, ...]] = {
     "assets": (),
     "synthesize": ("synth",),
     "train": ("model", "train"),
-    "evaluate": ("evaluate",),
+    "evaluate": ("evaluate", "ingest.aliases", "ingest.drop"),
     "explain": ("explain",),
     "export": ("export",),
 }
@@ -64,11 +65,12 @@ def all_leaf_keys() -> list[str]:
 
 
 def stage_leaf_keys(stage: str) -> set[str]:
-    """The dotted params keys a stage reads (all leaves of its sections)."""
+    """The dotted params keys a stage reads (all leaves of its sections, and its single keys)."""
     keys: set[str] = set()
-    for section in STAGE_SECTIONS[stage]:
+    for entry in STAGE_SECTIONS[stage]:
+        section, _, key = entry.partition(".")
         schema: type[Section] = Params.model_fields[section].annotation  # type: ignore[assignment]
-        keys.update(leaf_keys(schema, f"{section}."))
+        keys.update(k for k in leaf_keys(schema, f"{section}.") if not key or k == entry)
     return keys
 
 

@@ -16,10 +16,38 @@ from sklearn.metrics import (
     precision_recall_fscore_support,
 )
 
+from emotion.core.calibration import probabilities
+from emotion.core.tta import TestTimeAugmentation
 from emotion.training.tensordata import Preprocess, TensorSplit, epoch_batches
 
 
 @torch.no_grad()
+def view_logits(
+    model: torch.nn.Module,
+    split: TensorSplit,
+    pre: Preprocess,
+    device: torch.device,
+    *,
+    batch_size: int,
+    tta: TestTimeAugmentation,
+    autocast_dtype: torch.dtype | None = None,
+) -> np.ndarray:
+    """Logits (N, views, classes), float64, in split order; ``batch_size`` images per pass."""
+    was_training = model.training
+    model.eval()
+    out = []
+    gen = torch.Generator()
+    for idx in epoch_batches(len(split), batch_size, gen, shuffle=False, drop_last=False):
+        x = pre.views(split.images[idx], device, tta)
+        with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
+            logits = model(x.flatten(0, 1)).float()
+        out.append(logits.view(*x.shape[:2], -1).cpu())
+    model.train(was_training)
+    if not out:
+        return np.zeros((0, tta.views, 0))
+    return torch.cat(out).numpy().astype(np.float64)
+
+
 def predict(
     model: torch.nn.Module,
     split: TensorSplit,
@@ -27,26 +55,15 @@ def predict(
     device: torch.device,
     *,
     batch_size: int,
-    tta_flip: bool,
+    tta: TestTimeAugmentation,
+    temperature: float,
     autocast_dtype: torch.dtype | None = None,
 ) -> np.ndarray:
-    """Class probabilities (N, C) in split order; ``tta_flip`` averages with mirrored images."""
-    was_training = model.training
-    model.eval()
-    out = []
-    gen = torch.Generator()
-    for idx in epoch_batches(len(split), batch_size, gen, shuffle=False, drop_last=False):
-        x = pre(split.images[idx], device)
-        with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
-            probs = model(x).float().softmax(-1)
-            if tta_flip:
-                probs = (probs + model(x.flip(-1)).float().softmax(-1)) / 2
-        out.append(probs.cpu())
-    model.train(was_training)
-    if not out:
-        return np.zeros((0, 0))
-    probs = torch.cat(out).numpy().astype(np.float64)
-    return probs / probs.sum(1, keepdims=True)
+    """Class probabilities (N, C): :func:`view_logits` through the calibrated softmax."""
+    logits = view_logits(
+        model, split, pre, device, batch_size=batch_size, tta=tta, autocast_dtype=autocast_dtype
+    )
+    return probabilities(logits, temperature)
 
 
 def expected_calibration_error(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import PurePosixPath
 from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
@@ -14,6 +15,9 @@ from emotion.core.config import (
     Section,
     check_range,
 )
+from emotion.core.tta import TestTimeAugmentation, TTAMode
+
+EXTRA_SETS_DIR = "data/extra"  #: where ``evaluate.extra_sets`` live (a dependency of evaluate)
 
 
 class ModelParams(Section):
@@ -64,8 +68,29 @@ class TrainParams(Section):
 
 
 class EvaluateParams(Section):
-    """Test-set evaluation (stage ``evaluate``)."""
+    """Calibration on validation, test-set and extra-set evaluation (stage ``evaluate``)."""
 
     batch_size: PositiveInt
-    tta_flip: bool
+    tta: TTAMode
+    tta_crop: Annotated[float, Field(gt=0.5, le=1.0)]
+    calibration: Literal["temperature", "none"]
     calibration_bins: Annotated[int, Field(ge=2, le=100)]
+    extra_sets: list[str]
+
+    @model_validator(mode="after")
+    def _check_extra_sets(self) -> EvaluateParams:
+        for i, entry in enumerate(self.extra_sets):
+            path = PurePosixPath(entry)
+            if path.parent != PurePosixPath(EXTRA_SETS_DIR) or not path.name:
+                raise ValueError(
+                    f"extra_sets[{i}] {entry!r} must be a folder (or FER2013-style .csv) directly"
+                    f" in {EXTRA_SETS_DIR}/, the evaluate stage's DVC dependency: put it there"
+                    f" (`dvc add {EXTRA_SETS_DIR}/NAME`) and list it as {EXTRA_SETS_DIR}/NAME"
+                )
+        names = [PurePosixPath(e).stem for e in self.extra_sets]
+        if len(set(names)) != len(names):
+            raise ValueError(f"extra_sets names must be unique, got {names}")
+        return self
+
+    def test_time_augmentation(self) -> TestTimeAugmentation:
+        return TestTimeAugmentation(self.tta, self.tta_crop)

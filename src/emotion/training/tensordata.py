@@ -12,6 +12,7 @@ import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -23,6 +24,9 @@ from emotion.core.errors import DataError
 from emotion.core.preprocessing import PreprocessingContract
 from emotion.data.packed import load_array
 from emotion.training.params import TrainParams
+
+if TYPE_CHECKING:  # annotations only: stages that import this module do not depend on it
+    from emotion.core.tta import TestTimeAugmentation
 
 
 @dataclass
@@ -127,6 +131,19 @@ class Preprocess:
 
     def __call__(self, images: torch.Tensor, device: torch.device) -> torch.Tensor:
         return self.finish(self.to_float(images, device))
+
+    def views(
+        self, images: torch.Tensor, device: torch.device, tta: TestTimeAugmentation
+    ) -> torch.Tensor:
+        """uint8 (B, 1, S, S) -> (B, views, in_chans, size, size): the contract's TTA views."""
+        x = self.to_float(images, device)
+        crops = []
+        for top, left, side in tta.boxes(x.shape[-1]):
+            crop = x[..., top : top + side, left : left + side]
+            crops.append(self.finish(crop))
+            if tta.mirrored:
+                crops.append(self.finish(crop.flip(-1)))
+        return torch.stack(crops, dim=1)
 
 
 def epoch_batches(

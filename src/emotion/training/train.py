@@ -1,18 +1,24 @@
-"""The DVC stage ``train``: packed splits in, ``best_model.pth`` and training metrics out."""
+"""The DVC stage ``train``: packed splits in, ``best_model.pth`` and training metrics out.
+
+While it runs, every finished epoch lands in the dvclive folder ``live`` (metrics.json, one tsv
+per series, weight histograms; :mod:`emotion.training.livelog`), which ``dvc exp show`` and
+``dvc plots show`` read mid-run. At the end it writes the summary ``metrics/train.json`` and the
+environment report (versions, device, git revision).
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 import torch
 
 from emotion.core import scratch
-from emotion.core.atomic import write_json, write_text
+from emotion.core.atomic import write_json
 from emotion.core.distributed import broadcast, setup, teardown
+from emotion.core.envreport import env_report
 from emotion.core.stage import log, worker_count
-from emotion.data.manifest import read_classes, to_csv_text
+from emotion.data.manifest import read_classes
 from emotion.training.params import ModelParams, TrainParams
 from emotion.training.tensordata import TensorSplit
 from emotion.training.trainer import Trainer, TrainResult
@@ -26,9 +32,14 @@ def run_train(
     train_dir: Path,
     models: Path,
     metrics: Path,
-    plots: Path,
+    live: Path,
+    env: Path,
 ) -> TrainResult:
-    """Train (resuming an interrupted run of the same stage); also one process of ``torchrun``."""
+    """Train (resuming an interrupted run of the same stage); also one process of ``torchrun``.
+
+    ``models`` gets ``best_model.pth``, ``metrics`` the run's summary, ``live`` the per-epoch
+    dvclive log (main process only), ``env`` the environment report.
+    """
     ctx = setup()
     torch.set_num_threads(max(1, worker_count() // ctx.world))
     classes = read_classes(data)
@@ -36,14 +47,22 @@ def run_train(
     val = TensorSplit.load(data, "val", classes)
     state_dir, run_id = broadcast(ctx, scratch.resume_dir("train") if ctx.is_main else None)
     trainer = Trainer(
-        model, params, train, val, classes, ctx, models, state_dir=state_dir, run_id=run_id
+        model,
+        params,
+        train,
+        val,
+        classes,
+        ctx,
+        models,
+        state_dir=state_dir,
+        run_id=run_id,
+        live_dir=live,
     )
     result = trainer.fit()
     if ctx.is_main:
         n_params = sum(p.numel() for p in trainer.model.parameters())
         write_json(metrics, train_metrics(result, n_params))
-        write_text(plots / "history.csv", to_csv_text(pd.DataFrame(result.history), "%.6g"))
-        write_text(plots / "timing.csv", to_csv_text(pd.DataFrame(result.timing)))
+        write_json(env, env_report(ctx.device))
         best = result.best
         log.info(
             "best epoch %d (%s): val accuracy %.4f, macro-F1 %.4f; %d parameters, %s",

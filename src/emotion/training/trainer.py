@@ -9,7 +9,9 @@ exactly what an uninterrupted one would have done.
 
 Resume state (``last.pth``, and ``best.pth`` for the best weights so far) lives in ``state_dir``,
 outside the stage's DVC outputs; :meth:`Trainer.fit` always ends by writing ``best_model.pth``
-from it, so a resumed run re-creates the output DVC deleted before the stage started.
+from it, so a resumed run re-creates the output DVC deleted before the stage started. Its history
+rows (and timing rows, weight histograms) are the source of truth for the live log in
+``live_dir`` (:mod:`emotion.training.livelog`), which a resumed run rebuilds by replaying them.
 """
 
 from __future__ import annotations
@@ -38,8 +40,11 @@ from emotion.core.atomic import write_bytes
 from emotion.core.distributed import DistContext
 from emotion.core.errors import DataError
 from emotion.core.preprocessing import PreprocessingContract
+from emotion.core.tta import NO_TTA
 from emotion.training import checkpoint
+from emotion.training.diagnostics import GradNorms, model_blocks, weight_histograms, weight_norms
 from emotion.training.evaluation import predict, quick_scores
+from emotion.training.livelog import LiveLog
 from emotion.training.model import (
     EmotionNet,
     build_model,
@@ -67,6 +72,7 @@ class TrainResult:
     best: dict[str, Any]
     history: list[dict[str, Any]]
     timing: list[dict[str, float]]
+    histograms: list[dict[str, Any]]
     resumed_from: int
     stopped_early: bool
 
@@ -137,10 +143,12 @@ class Trainer:
         *,
         state_dir: Path,
         run_id: str,
+        live_dir: Path | None = None,
     ) -> None:
         self.model_params, self.params = model_params, params
         self.train, self.val, self.classes, self.ctx = train, val, classes, ctx
         self.out_dir, self.state_dir, self.run_id = out_dir, state_dir, run_id
+        self.live_dir = live_dir
         seed_everything(params.seed)
         self.device = ctx.device
         self.model: EmotionNet = build_model(model_params, len(classes)).to(self.device)
@@ -174,8 +182,11 @@ class Trainer:
         self.class_weights = (
             inverse_frequency_weights(counts).to(self.device) if params.class_weights else None
         )
+        self.blocks = model_blocks(self.model)
+        self.grad_norms = GradNorms(self.blocks)
         self.history: list[dict[str, Any]] = []
         self.timing: list[dict[str, float]] = []
+        self.histograms: list[dict[str, Any]] = []
         self.best: dict[str, Any] = {"val_macro_f1": -1.0, "epoch": -1}
         self.epochs_since_best = 0
         self.start_epoch = 0
@@ -228,6 +239,7 @@ class Trainer:
             "scaler": self.scaler.state_dict(),
             "history": self.history,
             "timing": self.timing,
+            "histograms": self.histograms,
             "best": self.best,
             "epochs_since_best": self.epochs_since_best,
             "rng": {"torch": torch.get_rng_state(), "python": list(random.getstate()[1])},
@@ -255,6 +267,7 @@ class Trainer:
         self.scheduler.load_state_dict(state["scheduler"])
         self.scaler.load_state_dict(state["scaler"])
         self.history, self.timing, self.best = state["history"], state["timing"], state["best"]
+        self.histograms = state["histograms"]
         self.epochs_since_best, self.global_step = state["epochs_since_best"], state["global_step"]
         self.start_epoch = state["epoch"]
         log.info("resuming from %s after epoch %d", self.last_path, self.start_epoch)
@@ -282,6 +295,7 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         self.scaler.unscale_(self.optimizer)
+        self.grad_norms.add()
         grad_norm = torch.nn.utils.clip_grad_norm_(
             [p for p in self.model.parameters() if p.requires_grad],
             self.params.grad_clip if self.params.grad_clip > 0 else float("inf"),
@@ -304,14 +318,9 @@ class Trainer:
         epoch_seed = self.params.seed * 10_000 + epoch
         seed_everything(epoch_seed)
         gen = torch.Generator().manual_seed(epoch_seed)
-        totals = {
-            "loss": 0.0,
-            "correct": 0.0,
-            "seen": 0,
-            "grad_norm": 0.0,
-            "data_s": 0.0,
-            "step_s": 0.0,
-        }
+        totals = dict.fromkeys(("loss", "correct", "grad_norm", "data_s", "step_s"), 0.0)
+        totals["seen"] = 0
+        self.grad_norms.reset()
         batches = epoch_batches(
             len(self.train),
             self.params.batch_size,
@@ -357,14 +366,26 @@ class Trainer:
             self.pre,
             self.device,
             batch_size=VALIDATION_BATCH,
-            tta_flip=False,
+            tta=NO_TTA,
+            temperature=1.0,
             autocast_dtype=self.amp,
         )
         return quick_scores(self.val.labels.numpy(), probs, len(self.classes))
 
     def _lrs(self) -> dict[str, float]:
-        lrs = {g.get("name", str(i)): g["lr"] for i, g in enumerate(self.optimizer.param_groups)}
-        return {"lr_backbone": lrs.get("backbone", 0.0), "lr_head": lrs.get("head", 0.0)}
+        """Each param group's learning rate (by group name) at the start of an epoch."""
+        groups = enumerate(self.optimizer.param_groups)
+        return {f"lr/{g.get('name', i)}": g["lr"] for i, g in groups}
+
+    def _diagnostics(self, lrs: dict[str, float], stats: dict[str, Any]) -> dict[str, float]:
+        """LRs, then weight and (epoch-mean, unclipped) gradient norms: per block and total."""
+        return {
+            **lrs,
+            **{f"weight_norm/{k}": v for k, v in weight_norms(self.blocks).items()},
+            "weight_norm/total": self._weight_norm(),
+            **{f"grad_norm/{k}": v for k, v in self.grad_norms.mean().items()},
+            "grad_norm/total": stats["grad_norm"],
+        }
 
     def _save_best(self, epoch: int, source: str, scores: dict[str, float]) -> None:
         weights = self.ema.module if source == "ema" and self.ema else self.model
@@ -399,61 +420,79 @@ class Trainer:
             torch.sqrt(sum(p.detach().float().pow(2).sum() for p in self.model.parameters()))
         )
 
+    def _open_log(self) -> LiveLog | None:
+        """The live log (main process only), holding the epochs a resumed run already did."""
+        if self.live_dir is None or not self.ctx.is_main:
+            return None
+        return LiveLog.replay(self.live_dir, self.history, self.timing, self.histograms)
+
     def fit(self, on_epoch_end: Callable[[int], None] | None = None) -> TrainResult:
-        """Train until ``epochs`` or early stopping; ``on_epoch_end(epochs_done)`` after each."""
+        """Train until ``epochs`` or early stopping; ``on_epoch_end(epochs_done)`` after each.
+
+        Each finished epoch is logged to ``live_dir`` (if given) right after its resume state.
+        """
         resumed = self.try_resume()
+        live = self._open_log()
         stopped_early = False
-        total = (
-            (self.params.epochs - self.start_epoch)
-            * self.steps
-            * self.params.batch_size
-            * self.ctx.world
-        )
+        p = self.params
+        total = (p.epochs - self.start_epoch) * self.steps * p.batch_size * self.ctx.world
         bar = tqdm(
             total=total, desc="train", unit="img", disable=None if self.ctx.is_main else True
         )
-        for epoch in range(self.start_epoch, self.params.epochs):
-            if self.epochs_since_best >= self.params.patience:
+        for epoch in range(self.start_epoch, p.epochs):
+            if self.epochs_since_best >= p.patience:
                 stopped_early = True
                 break
-            start = time.perf_counter()
-            lrs = self._lrs()
-            stats = self.train_epoch(epoch, bar.update)
-            raw = self.validate(self.model)
-            ema = self.validate(self.ema.module) if self.ema else None
-            source, scores = (
-                ("ema", ema) if ema and ema["macro_f1"] > raw["macro_f1"] else ("raw", raw)
-            )
-            row = history_row(epoch + 1, stats, raw, ema, lrs, self._weight_norm())
-            self.history.append(row)
-            self.timing.append(timing_row(epoch + 1, time.perf_counter() - start, stats))
-            elapsed = self.timing[-1]["epoch_s"]
-            if scores["macro_f1"] > self.best["val_macro_f1"]:
-                self._save_best(epoch + 1, source, scores)
-                self.epochs_since_best = 0
-            else:
-                self.epochs_since_best += 1
-            if self.ctx.is_main:
-                checkpoint.save(self.state(), self.last_path)
-                log.info(
-                    "epoch %d/%d %s: loss %.4f, val acc %.4f, val macro-F1 %.4f"
-                    " (%s best %.4f @%d), %.1fs",
-                    epoch + 1,
-                    self.params.epochs,
-                    row["phase"],
-                    row["train_loss"],
-                    scores["accuracy"],
-                    scores["macro_f1"],
-                    self.best["source"],
-                    self.best["val_macro_f1"],
-                    self.best["epoch"],
-                    elapsed,
-                )
+            self._run_epoch(epoch, bar.update)
+            if live is not None:
+                live.epoch(self.history[-1], self.timing[-1], self.histograms[-1])
             if on_epoch_end is not None:
                 on_epoch_end(epoch + 1)
         bar.close()
+        if live is not None:
+            live.close()
         self._publish_best()
-        return TrainResult(self.best, self.history, self.timing, resumed, stopped_early)
+        return TrainResult(
+            self.best, self.history, self.timing, self.histograms, resumed, stopped_early
+        )
+
+    def _run_epoch(self, epoch: int, progress: Callable[[int], None]) -> None:
+        """Train and validate one epoch, keep the better weights, write the resume state."""
+        start = time.perf_counter()
+        lrs = self._lrs()
+        stats = self.train_epoch(epoch, progress)
+        raw = self.validate(self.model)
+        ema = self.validate(self.ema.module) if self.ema else None
+        source, scores = ("ema", ema) if ema and ema["macro_f1"] > raw["macro_f1"] else ("raw", raw)
+        row = history_row(epoch + 1, stats, raw, ema, self._diagnostics(lrs, stats))
+        self.history.append(row)
+        self.timing.append(timing_row(epoch + 1, time.perf_counter() - start, stats))
+        self.histograms.append(weight_histograms(self.blocks))
+        if scores["macro_f1"] > self.best["val_macro_f1"]:
+            self._save_best(epoch + 1, source, scores)
+            self.epochs_since_best = 0
+        else:
+            self.epochs_since_best += 1
+        if self.ctx.is_main:
+            checkpoint.save(self.state(), self.last_path)
+            log.info(
+                "epoch %d/%d %s: loss %.4f, val acc %.4f, val macro-F1 %.4f"
+                " (%s best %.4f @%d), %.1fs",
+                epoch + 1,
+                self.params.epochs,
+                row["phase"],
+                row["train/loss"],
+                scores["accuracy"],
+                scores["macro_f1"],
+                self.best["source"],
+                self.best["val_macro_f1"],
+                self.best["epoch"],
+                self.timing[-1]["timing/epoch_s"],
+            )
+
+
+def _r(value: float, digits: int = 6) -> float:
+    return round(float(value), digits)
 
 
 def history_row(
@@ -461,33 +500,39 @@ def history_row(
     stats: dict[str, Any],
     raw: dict[str, float],
     ema: dict[str, float] | None,
-    lrs: dict[str, float],
-    weight_norm: float,
+    diagnostics: dict[str, float],
 ) -> dict[str, Any]:
-    """One epoch of ``plots/train/history.csv``: losses, scores (raw and EMA), LRs, norms."""
-    return {
+    """One epoch, keyed by live-log series name: train and validation (raw, EMA) scores, the
+    train/validation gap, then :meth:`Trainer._diagnostics` (LRs, per-block norms). Every row has
+    the same series (dvc.yaml declares their files), so without EMA ``val_ema`` repeats ``val``.
+
+    Train loss and accuracy are means over the epoch's augmented (MixUp) batches while the weights
+    change; the gap (``train - val`` accuracy, ``val - train`` loss, raw weights) is indicative.
+    """
+    row: dict[str, Any] = {
         "epoch": epoch,
         "phase": "frozen" if stats["frozen"] else "full",
-        "train_loss": round(stats["train_loss"], 6),
-        "train_accuracy": round(stats["train_accuracy"], 6),
-        "val_loss": round(raw["loss"], 6),
-        "val_accuracy": round(raw["accuracy"], 6),
-        "val_macro_f1": round(raw["macro_f1"], 6),
-        "ema_val_loss": round(ema["loss"], 6) if ema else None,
-        "ema_val_accuracy": round(ema["accuracy"], 6) if ema else None,
-        "ema_val_macro_f1": round(ema["macro_f1"], 6) if ema else None,
-        **{k: float(f"{v:.6g}") for k, v in lrs.items()},
-        "grad_norm": round(stats["grad_norm"], 6),
-        "weight_norm": round(weight_norm, 4),
+        "train/loss": _r(stats["train_loss"]),
+        "train/accuracy": _r(stats["train_accuracy"]),
+        "val/loss": _r(raw["loss"]),
+        "val/accuracy": _r(raw["accuracy"]),
+        "val/macro_f1": _r(raw["macro_f1"]),
     }
+    ema = raw if ema is None else ema  # ema_decay 0: the "EMA" is the raw weights themselves
+    row.update({f"val_ema/{k}": _r(ema[k]) for k in ("loss", "accuracy", "macro_f1")})
+    row["gap/accuracy"] = _r(stats["train_accuracy"] - raw["accuracy"])
+    row["gap/loss"] = _r(raw["loss"] - stats["train_loss"])
+    row.update({k: float(f"{v:.6g}") for k, v in diagnostics.items()})
+    return row
 
 
 def timing_row(epoch: int, elapsed: float, stats: dict[str, Any]) -> dict[str, float]:
-    """One epoch of ``plots/train/timing.csv``: wall time, throughput, data-loading share."""
+    """One epoch's wall-clock figures (live-log series ``timing/*``, apart from the metrics):
+    seconds, training throughput, and the share of training time spent preparing batches."""
     busy = max(stats["data_s"] + stats["step_s"], 1e-9)
     return {
         "epoch": epoch,
-        "epoch_s": round(elapsed, 3),
-        "train_images_per_s": round(stats["images"] / busy, 1),
-        "loader_fraction": round(stats["data_s"] / busy, 4),
+        "timing/epoch_s": round(elapsed, 3),
+        "timing/images_per_s": round(stats["images"] / busy, 1),
+        "timing/loader_seconds_fraction": round(stats["data_s"] / busy, 4),
     }
