@@ -111,7 +111,6 @@ def run_export(
     """Export, prove parity, quantize, time; publish the files only when every check passed."""
     threads = worker_count()
     torch.set_num_threads(threads)
-    write_json(env, env_report(torch.device("cpu")))
     trained = load_trained(model)
     x_test, y_test = model_inputs(data, "test", trained)
     x_val, _ = model_inputs(data, "val", trained)
@@ -136,8 +135,11 @@ def run_export(
         contract = contract_for(trained, result.opset, params.face_margin, model, calibration)
         files = publish_contract(work, contract, {"fp32": FP32, "int8": INT8}).files
         timings = time_models(trained, sessions, x_test, params)
+        write_json(work / "env.json", env_report(torch.device("cpu")))
         for filename in (FP32, INT8, CONTRACT_FILE):
             (work / filename).replace(out / filename)
+        env.parent.mkdir(parents=True, exist_ok=True)
+        (work / "env.json").replace(env)
     summary = export_metrics(
         params, result.opset, bool(result.attempts), proof, y_test, logits, trained.classes
     )
