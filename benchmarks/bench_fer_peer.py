@@ -4,7 +4,8 @@ The peer is what people install today: ``fer`` (25.10.3) bundles a Keras mini-Xc
 FER2013 (64 px grayscale; by default its int8 TFLite copy, ``use_tflite=False`` the Keras fp32
 ``emotion_model.hdf5``: both are scored). It is run through its own API,
 ``FER().detect_emotions(image, face_rectangles=[whole image])``: FER2013 images are face crops
-already, so its detector is bypassed and it gets the crop with its default 10 px padding. Its
+already, so its detector is bypassed and it gets the crop with its default 10 px padding (and,
+as a second reading, without padding: on a 48 px crop 10 px of border shrinks the face). Its
 ``disgust`` output is dropped and the six remaining classes compared (argmax over them). This
 project's model is scored by ``tests/independent_client.py`` (onnxruntime + ``model.json`` only),
 with the contract's test-time augmentation and temperature.
@@ -36,11 +37,19 @@ from tests.independent_client import probabilities
 #: fer's output order, and its names for this project's classes
 FER_LABELS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 TO_OURS = {"fear": "fearful", "surprise": "surprised"}
+#: (name, use_tflite, padding px): the package's defaults, then the crop as it is
+PEER_VARIANTS = (
+    ("int8 TFLite, 10 px padding: the defaults", True, 10),
+    ("int8 TFLite, no padding", True, 0),
+    ("Keras fp32, no padding", False, 0),
+)
 
 
-def peer_predictions(paths: list[Path], classes: list[str], *, use_tflite: bool) -> list[str]:
+def peer_predictions(
+    paths: list[Path], classes: list[str], *, use_tflite: bool, padding: int
+) -> list[str]:
     """The ``fer`` package's top class among ``classes`` for each face crop."""
-    detector = FER(mtcnn=False, use_tflite=use_tflite)
+    detector = FER(mtcnn=False, use_tflite=use_tflite, offsets=(padding, padding))
     keep = [i for i, name in enumerate(FER_LABELS) if TO_OURS.get(name, name) in classes]
     out = []
     for path in paths:
@@ -83,9 +92,9 @@ def main() -> None:
         scores(frame["label"], [classes[i] for i in ours], classes),
         time.perf_counter() - start,
     )
-    for name, tflite in (("int8 TFLite, the default", True), ("Keras fp32", False)):
+    for name, tflite, padding in PEER_VARIANTS:
         start = time.perf_counter()
-        predicted = peer_predictions(paths, classes, use_tflite=tflite)
+        predicted = peer_predictions(paths, classes, use_tflite=tflite, padding=padding)
         results[f"fer 25.10.3 mini-Xception ({name})"] = (
             scores(frame["label"], predicted, classes),
             time.perf_counter() - start,
