@@ -182,6 +182,19 @@ def test_temperature_fitted_on_validation_lowers_test_nll_and_keeps_the_argmax(
     np.testing.assert_array_equal(calibrated.argmax(1), raw.argmax(1))
 
 
+def test_validation_scores_in_eval_json_are_the_served_models(project: Path) -> None:
+    """eval.json's validation accuracy is what the exported model scores on those image files."""
+    from . import independent_client
+
+    validation = json.loads((project / "metrics/eval.json").read_text())["validation"]
+    val = pd.read_csv(project / "data/processed/balance/val.csv", keep_default_na=False)
+    predicted = independent_client.predict(project / "models", [project / p for p in val["path"]])
+    assert validation["n"] == len(val)
+    assert validation["accuracy"] == pytest.approx(
+        float(np.mean(np.array(predicted) == val["label"].to_numpy())), abs=5e-7
+    )
+
+
 @pytest.mark.slow
 def test_failed_export_under_dvc_writes_no_model_and_checkout_restores_the_last_good_one(
     project: Path,

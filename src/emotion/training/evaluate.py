@@ -2,7 +2,8 @@
 
 1. Temperature scaling is fitted on the validation split (``evaluate.calibration``), for the
    test-time pipeline the served model runs (``evaluate.tta``); ``models/calibration.json``
-   carries both to the export stage, so serving applies exactly what was measured here.
+   carries both to the export stage, so serving applies exactly what was measured here. The
+   validation split's accuracy and macro-F1 under that pipeline are reported too.
 2. The test split is scored with it: accuracy, F1, NLL and ECE, the latter two also before
    calibration, a confusion matrix, a reliability diagram of both and per-image predictions.
 3. Each of ``evaluate.extra_sets`` is scored the same way (:mod:`emotion.training.extrasets`).
@@ -29,6 +30,7 @@ from emotion.training.evaluation import (
     classification_metrics,
     confusion,
     expected_calibration_error,
+    top1_scores,
     view_logits,
 )
 from emotion.training.extrasets import extra_set_metrics, load_extra_set, set_name
@@ -45,6 +47,7 @@ class Scorer:
         self.tta: TestTimeAugmentation = params.test_time_augmentation()
         self.pre = Preprocess(trained.contract)
         self.temperature = 1.0
+        self.validation: dict[str, Any] = {}
 
     def logits(self, split: TensorSplit) -> np.ndarray:
         return view_logits(
@@ -61,6 +64,8 @@ class Scorer:
         logits, y = self.logits(val), val.labels.numpy()
         if self.params.calibration == "temperature":
             self.temperature = fit_temperature(logits, y)
+        calibrated = probabilities(logits, self.temperature)
+        self.validation = {"n": len(y), **top1_scores(y, calibrated, len(self.trained.classes))}
         return {
             "method": self.params.calibration,
             "temperature": round(self.temperature, 6),
@@ -102,6 +107,7 @@ def run_evaluate(
     y_true = test.labels.numpy()
     scores = classification_metrics(y_true, probs, classes, params.calibration_bins)
     scores["tta"] = scorer.tta.to_dict()
+    scores["validation"] = scorer.validation
     scores["calibration"] = calibration_summary(fitted, y_true, probs, raw, params, plots)
     write_test_plots(y_true, probs, classes, plots)
     table = prediction_table(test.frame, probs, y_true, classes)

@@ -50,6 +50,7 @@ class TrainParams(Section):
     ema_decay: Annotated[float, Field(ge=0.0, lt=1.0)]
     class_weights: bool
     amp: Literal["auto", "off", "bf16", "fp16"]
+    channels_last: bool
     patience: PositiveInt
     aug_hflip: Probability
     aug_rotation_deg: Annotated[float, Field(ge=0.0, le=180.0)]

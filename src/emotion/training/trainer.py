@@ -152,6 +152,8 @@ class Trainer:
         seed_everything(params.seed)
         self.device = ctx.device
         self.model: EmotionNet = build_model(model_params, len(classes)).to(self.device)
+        if params.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
         self.contract = preprocessing_contract(self.model, model_params, train)
         self.pre = Preprocess(self.contract)
         self.augment = BatchAugment(params)
