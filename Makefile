@@ -7,6 +7,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
 STAMP := $(VENV)/.installed
+CLIENT_STAMP := client/node_modules/.installed
 PROFILE ?=
 PYTEST_ARGS ?=
 SERVE_ARGS ?=
@@ -32,7 +33,13 @@ $(STAMP): requirements.txt pyproject.toml
 		| { grep -v '^WARNING: Location' || true; }
 	@touch $@
 
-setup: $(STAMP)  ## create .venv with the pinned dependencies and the package (editable)
+$(CLIENT_STAMP): client/package.json client/package-lock.json
+	@command -v npm >/dev/null || { echo "npm not found: install Node.js 20+ for the on-device client (client/)"; exit 2; }
+	@echo "installing the on-device client's pinned npm packages into client/node_modules"
+	@npm ci --prefix client --ignore-scripts --no-audit --no-fund --loglevel=error
+	@touch $@
+
+setup: $(STAMP) $(CLIENT_STAMP)  ## .venv with the pinned Python packages + the client's npm packages
 
 assets: setup  ## the pinned model files (DVC stage `assets`; a no-op once they are there)
 	dvc repro --single-item assets

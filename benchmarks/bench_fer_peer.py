@@ -76,6 +76,9 @@ def scores(labels: pd.Series, predicted: list[str], classes: list[str]) -> dict[
     return {"accuracy": round(float(np.mean(p == y)), 4), "macro_f1": round(float(np.mean(f1s)), 4)}
 
 
+CHUNK = 256  #: images per onnxruntime call (all views of 3,533 images at once need ~10 GB)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=Path("data/processed/balance"))
@@ -87,7 +90,8 @@ def main() -> None:
     classes = json.loads((args.models / "model.json").read_text())["classes"]
     results = {}
     start = time.perf_counter()
-    ours = probabilities(args.models, paths).argmax(1)
+    chunks = [paths[i : i + CHUNK] for i in range(0, len(paths), CHUNK)]  # ten-crop: 10 views each
+    ours = np.concatenate([probabilities(args.models, chunk) for chunk in chunks]).argmax(1)
     results["this project (ONNX fp32)"] = (
         scores(frame["label"], [classes[i] for i in ours], classes),
         time.perf_counter() - start,

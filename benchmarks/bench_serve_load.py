@@ -6,8 +6,11 @@ post, in turn, a FER-style 48 px face crop and a 512 px photo (scikit-image's as
 Baselines from the same run, measured before the server starts: ONNX Runtime alone (batch 1 on
 the preprocessed crop) and the whole in-process pipeline (decode, detect, crop, classify).
 
+With ``--workers 1 2``, the load runs once per worker count (``emotion serve --workers N``), one
+after the other in the same run.
+
 Usage: python benchmarks/bench_serve_load.py [--model-dir models] [--variant fp32]
-       [--clients 8] [--seconds 20] [--json metrics.json]
+       [--clients 8] [--seconds 20] [--workers 1 2] [--json metrics.json]
 Needs an exported model (``dvc repro export``). Clients and server share the machine's cores.
 """
 
@@ -76,11 +79,14 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(args: argparse.Namespace, port: int) -> subprocess.Popen:
+def start_server(args: argparse.Namespace, port: int, workers: int) -> subprocess.Popen:
     cmd = [sys.executable, "-m", "emotion.tools.cli", "serve", "--model-dir", str(args.model_dir)]
     cmd += ["--variant", args.variant, "--port", str(port), "--face-model", str(args.face_model)]
+    cmd += ["--workers", str(workers)]
     env = {**os.environ, "GLOG_minloglevel": "2"}
-    server = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL)  # access log
+    server = subprocess.Popen(  # the access log goes to stderr: not measured here
+        cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if server.poll() is not None:
@@ -136,21 +142,24 @@ def load(url: str, images: dict[str, bytes], clients: int, seconds: float) -> di
 
 
 def markdown(report: dict) -> str:
-    base, http = report["baseline"], report["http"]
+    base = report["baseline"]
     rows = [
         "| measure | value |",
         "|---|---|",
         f"| ONNX Runtime alone, batch 1 | {base['ort_batch1_per_s']:.0f} /s |",
         f"| in-process pipeline, 48 px crop | {base['pipeline_crop48_per_s']:.0f} /s |",
         f"| in-process pipeline, 512 px photo | {base['pipeline_photo512_per_s']:.0f} /s |",
-        f"| HTTP, {report['clients']} clients, mixed | {http['requests_per_s']:.0f} req/s |",
     ]
-    rows += [
-        f"| HTTP {name} p50 / p99 | {http[name]['p50_ms']:.1f} / {http[name]['p99_ms']:.1f} ms |"
-        for name in ("crop48", "photo512")
-    ]
-    rows.append(f"| HTTP errors | {http['errors']} of {http['requests']} |")
-    rows.append(f"| HTTP req/s over in-process pipeline | {report['http_over_pipeline']:.2f} |")
+    for workers, http in report["http"].items():
+        label = f"HTTP, {workers} worker(s), {report['clients']} clients"
+        rows.append(f"| {label}, mixed | {http['requests_per_s']:.0f} req/s |")
+        rows += [
+            f"| {label}, {name} p50 / p99 | {http[name]['p50_ms']:.1f} / "
+            f"{http[name]['p99_ms']:.1f} ms |"
+            for name in ("crop48", "photo512")
+        ]
+        rows.append(f"| {label}, errors | {http['errors']} of {http['requests']} |")
+        rows.append(f"| {label}, req/s over in-process | {http['over_pipeline']:.2f} |")
     return "\n".join(rows)
 
 
@@ -162,37 +171,41 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--baseline-seconds", type=float, default=3.0)
+    parser.add_argument("--workers", type=int, nargs="+", default=[1])
     parser.add_argument("--json", type=Path, help="also write the report here")
     args = parser.parse_args()
 
     images = sample_images()
     settings = ServeSettings(args.model_dir, args.variant, face_model=args.face_model)
     base = baselines(settings, images, args.baseline_seconds)
-    port = free_port()
-    server = start_server(args, port)
-    try:
-        http = load(f"http://127.0.0.1:{port}", images, args.clients, args.seconds)
-    finally:
-        server.terminate()
-        server.wait(30)
     # the HTTP mix alternates the two images, so compare with the harmonic mean of their rates
     pipeline = 2 / (1 / base["pipeline_crop48_per_s"] + 1 / base["pipeline_photo512_per_s"])
+    runs = {}
+    for workers in args.workers:
+        port = free_port()
+        server = start_server(args, port, workers)
+        try:
+            runs[workers] = load(f"http://127.0.0.1:{port}", images, args.clients, args.seconds)
+        finally:
+            server.terminate()
+            server.wait(30)
+        runs[workers]["over_pipeline"] = runs[workers]["requests_per_s"] / pipeline
     report = {
         "variant": args.variant,
         "clients": args.clients,
         "seconds": args.seconds,
         "cpu_count": os.cpu_count(),
         "baseline": base,
-        "http": http,
-        "http_over_pipeline": http["requests_per_s"] / pipeline,
+        "http": runs,
     }
     text = json.dumps(report, indent=2)
     if args.json:
         args.json.write_text(text + "\n", encoding="utf-8")
     print(text)
     print(markdown(report))
-    if http["errors"]:
-        raise SystemExit(f"{http['errors']} requests failed")
+    failed = sum(run["errors"] for run in runs.values())
+    if failed:
+        raise SystemExit(f"{failed} requests failed")
 
 
 if __name__ == "__main__":

@@ -16,6 +16,8 @@ def main() -> None:
     parser.add_argument("--data", required=True, type=Path, help="balance output folder")
     parser.add_argument("--model", required=True, type=Path, help="best_model.pth")
     parser.add_argument("--calibration", required=True, type=Path, help="calibration.json")
+    parser.add_argument("--train", required=True, type=Path, help="training split (synthesize out)")
+    parser.add_argument("--evaluation", required=True, type=Path, help="metrics/eval.json")
     parser.add_argument("--out", required=True, type=Path, help="folder for model files")
     parser.add_argument("--metrics", required=True, type=Path)
     parser.add_argument("--env", required=True, type=Path, help="env_report JSON out")
@@ -26,6 +28,8 @@ def main() -> None:
         data=args.data,
         model=args.model,
         calibration=args.calibration,
+        train=args.train,
+        evaluation=args.evaluation,
         out=args.out,
         metrics=args.metrics,
         env=args.env,

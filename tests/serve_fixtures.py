@@ -3,17 +3,10 @@
 from __future__ import annotations
 
 import io
-import socket
-import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import torch
-import uvicorn
-from fastapi import FastAPI
 from PIL import Image
 from skimage import data as skdata
 
@@ -73,24 +66,3 @@ def fer_crop(size: int = IMAGE_SIZE) -> Image.Image:
     """A FER-style tight grayscale face crop: the astronaut's face box, resized to ``size``."""
     x, y, w, h = ASTRONAUT_FACE
     return astronaut().crop((x, y, x + w, y + h)).convert("L").resize((size, size))
-
-
-@contextmanager
-def live_server(app: FastAPI, timeout: float = 30.0) -> Iterator[str]:
-    """Serve ``app`` with uvicorn on a free loopback port in a thread; yields the base URL."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + timeout
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout)
-        sock.close()

@@ -1,52 +1,36 @@
-"""The web page in a real browser (Debian's chromium driven by Playwright) against uvicorn.
+"""The server's web page in a real browser (Debian's chromium, Playwright) against uvicorn.
 
-Without chromium these tests skip, unless ``EMOTION_REQUIRE_BROWSER=1`` (set by CI): then they
-fail, so a broken browser set-up cannot pass silently.
+Chromium missing: see :mod:`tests.browser_fixtures` (skip locally, fail in CI).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from emotion.serve import ServeSettings, create_app
+from emotion.serve.launcher import serve_in_thread
 
-from .serve_fixtures import FACE_MODEL, astronaut, encode, export_tiny_model, live_server
+from .browser_fixtures import launch, require_chromium
+from .serve_fixtures import FACE_MODEL, astronaut, encode, export_tiny_model
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path(os.environ.get("EMOTION_CHROMIUM", "/usr/bin/chromium"))
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--use-fake-device-for-media-stream",  # a synthetic webcam, granted without a prompt
-    "--use-fake-ui-for-media-stream",
-]
 BOX_COLOUR = (0x00, 0xE6, 0x76)  # app.js strokeStyle
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    if not CHROMIUM.is_file():
-        reason = f"{CHROMIUM} not found; install it (`apt-get install chromium`) for browser tests"
-        if os.environ.get("EMOTION_REQUIRE_BROWSER") == "1":
-            pytest.fail(f"EMOTION_REQUIRE_BROWSER=1 but {reason}")
-        pytest.skip(reason)
+    require_chromium()
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        browser = launch(pw)
         yield browser
         browser.close()
 
@@ -54,7 +38,8 @@ def browser() -> Iterator[Browser]:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     model_dir = export_tiny_model(tmp_path_factory.mktemp("model"))
-    with live_server(create_app(ServeSettings(model_dir=model_dir, face_model=FACE_MODEL))) as url:
+    settings = ServeSettings(model_dir=model_dir, face_model=FACE_MODEL)
+    with serve_in_thread(create_app(settings)) as url:
         yield url
 
 
@@ -125,3 +110,21 @@ def test_webcam_snapshot_is_classified(page: Page) -> None:
     assert page.locator("#preview").get_attribute("data-face-box") is None
     page.click("#camera-toggle")
     expect(page.locator("#camera-snap")).to_be_hidden()
+
+
+def test_explain_overlays_the_saliency_map_on_the_face(page: Page) -> None:
+    page.check("#explain")
+    choose_file(page, "astronaut.png", encode(astronaut()), "image/png")
+    expect(page.locator("#preview")).to_have_attribute("data-saliency", "occlusion 48px")
+    box = json.loads(page.get_attribute("#preview", "data-face-box") or "")
+    inset = 8  # inside the outline the page draws on the box's edge
+    x, y = box["x"] + inset, box["y"] + inset
+    w, h = box["width"] - 2 * inset, box["height"] - 2 * inset
+    shown = page.evaluate(
+        """([x, y, w, h]) => Array.from(document.getElementById("preview")
+             .getContext("2d").getImageData(x, y, w, h).data)""",
+        [x, y, w, h],
+    )
+    shown = np.asarray(shown, dtype=int).reshape(h, w, 4)[:, :, :3]
+    plain = np.asarray(astronaut(), dtype=int)[y : y + h, x : x + w]
+    assert (np.abs(shown - plain).max(axis=2) > 8).mean() > 0.05  # tinted by the heat map

@@ -8,7 +8,9 @@ an independent ONNX client, a real (non-demo) source, and failing stages.
 from __future__ import annotations
 
 import ast
+import base64
 import hashlib
+import io
 import json
 import shutil
 from pathlib import Path
@@ -193,6 +195,71 @@ def test_validation_scores_in_eval_json_are_the_served_models(project: Path) -> 
     assert validation["accuracy"] == pytest.approx(
         float(np.mean(np.array(predicted) == val["label"].to_numpy())), abs=5e-7
     )
+
+
+def test_export_writes_a_model_card_from_the_measured_metrics(project: Path) -> None:
+    """MODEL_CARD.md: Hugging Face metadata whose metrics are eval.json's, and a per-class table."""
+    card = (project / "models/MODEL_CARD.md").read_text()
+    _, front, body = card.split("---\n", 2)
+    meta = yaml.safe_load(front)
+    evaluation = json.loads((project / "metrics/eval.json").read_text())
+    results = {m["name"]: m["value"] for m in meta["model-index"][0]["results"][0]["metrics"]}
+    assert results["Test accuracy"] == evaluation["accuracy"]
+    assert results["Test macro-F1"] == evaluation["macro_f1"]
+    assert meta["datasets"] == ["data/raw/demo"]
+    for name, row in evaluation["per_class"].items():
+        assert f"| {name} | {row['precision']:.3f} | {row['recall']:.3f} |" in body
+    contract = json.loads((project / "models/model.json").read_text())
+    for entry in contract["files"].values():
+        assert entry["sha256"] in body
+    for section in ("## Uses", "## Bias, risks and limitations", "## Training data"):
+        assert section in body
+
+
+def test_occluding_the_most_salient_patch_costs_the_prediction_more_than_a_random_one(
+    project: Path,
+) -> None:
+    """``/predict?explain=true`` on the trained model: greying out the saliency map's hottest
+    8x8 patch lowers the predicted class's probability more than a random 8x8 patch does."""
+    from fastapi.testclient import TestClient
+    from PIL import Image
+
+    from emotion.serve import ServeSettings, create_app
+
+    from .serve_fixtures import FACE_MODEL, encode
+
+    whole = "detect_face=false"  # demo images are face crops: classify (and explain) all of it
+
+    def probability(client: TestClient, image: np.ndarray, target: str) -> float:
+        files = {"file": ("face.png", encode(image), "image/png")}
+        return client.post(f"/predict?{whole}", files=files).json()["predictions"][target]
+
+    def occluded(image: np.ndarray, top: int, left: int, side: int) -> np.ndarray:
+        copy = image.copy()
+        copy[top : top + side, left : left + side] = 128
+        return copy
+
+    test = pd.read_csv(project / "data/processed/balance/test.csv", keep_default_na=False)
+    rng = np.random.default_rng(0)
+    hot, random = [], []
+    settings = ServeSettings(model_dir=project / "models", face_model=FACE_MODEL)
+    with TestClient(create_app(settings)) as client:
+        for path in test["path"].head(24):
+            image = np.asarray(Image.open(project / path).convert("L"))
+            files = {"file": ("face.png", encode(image), "image/png")}
+            body = client.post(f"/predict?explain=true&{whole}", files=files).json()
+            target, saliency = body["predicted_class"], body["saliency"]
+            assert saliency["box"] == {"x": 0, "y": 0, "width": 48, "height": 48}
+            heat = np.asarray(Image.open(io.BytesIO(base64.b64decode(saliency["png"]))), float)
+            side = saliency["patch"]
+            windows = np.lib.stride_tricks.sliding_window_view(heat, (side, side)).sum((2, 3))
+            top, left = np.unravel_index(windows.argmax(), windows.shape)
+            base = body["predictions"][target]
+            hot.append(base - probability(client, occluded(image, top, left, side), target))
+            for t, s in rng.integers(0, 48 - side + 1, (5, 2)):
+                random.append(base - probability(client, occluded(image, t, s, side), target))
+    assert np.mean(hot) > 0
+    assert np.mean(hot) > 2 * np.mean(random)
 
 
 @pytest.mark.slow

@@ -29,6 +29,7 @@ from emotion.core.tta import TestTimeAugmentation
 from emotion.export.contract import ModelContract
 from emotion.serve import ServeSettings, create_app
 from emotion.serve.faces import detection_scale
+from emotion.serve.launcher import serve_in_thread
 from emotion.serve.uploads import ENVELOPE_BYTES, read_image_bytes
 
 from .serve_fixtures import (
@@ -39,7 +40,6 @@ from .serve_fixtures import (
     encode,
     export_tiny_model,
     fer_crop,
-    live_server,
 )
 
 MAX_UPLOAD_MB = 1.0
@@ -440,7 +440,7 @@ def test_concurrent_clients_over_real_http(model_dir: Path, astronaut_png: bytes
     results: list[tuple[str, int, dict[str, float] | None]] = []
     errors: list[BaseException] = []
     app = create_app(ServeSettings(model_dir=model_dir, face_model=FACE_MODEL))
-    with live_server(app) as url:
+    with serve_in_thread(app) as url:
         stop = time.monotonic() + 3.0
 
         def worker(k: int) -> None:

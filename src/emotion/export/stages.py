@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from emotion.core.atomic import write_json
+from emotion.core.atomic import write_json, write_text
 from emotion.core.envreport import env_report
 from emotion.core.errors import DataError, EmotionError
 from emotion.core.hashing import sha256_file
@@ -23,6 +23,7 @@ from emotion.core.stage import log, worker_count
 from emotion.core.tta import TestTimeAugmentation
 from emotion.export.contract import CONTRACT_FILE, ModelContract
 from emotion.export.latency import measure
+from emotion.export.model_card import model_card, training_data
 from emotion.export.onnx_export import (
     export_onnx,
     ort_logits,
@@ -38,6 +39,7 @@ from emotion.training.model import TrainedModel, load_trained
 from emotion.training.tensordata import Preprocess, TensorSplit
 
 FP32, INT8 = "model.onnx", "model.int8.onnx"
+CARD_FILE = "MODEL_CARD.md"
 
 
 def model_inputs(data: Path, split: str, trained: TrainedModel) -> tuple[np.ndarray, np.ndarray]:
@@ -104,11 +106,14 @@ def run_export(
     data: Path,
     model: Path,
     calibration: Path,
+    train: Path,
+    evaluation: Path,
     out: Path,
     metrics: Path,
     env: Path,
 ) -> dict[str, Any]:
-    """Export, prove parity, quantize, time; publish the files only when every check passed."""
+    """Export, prove parity, quantize, time; publish the files only when every check passed;
+    then the model card (``MODEL_CARD.md`` in ``out``; ``train``: the split it was trained on)."""
     threads = worker_count()
     torch.set_num_threads(threads)
     trained = load_trained(model)
@@ -133,7 +138,8 @@ def run_export(
         sessions["int8"] = ort_session(work / INT8, threads)
         logits["int8"] = ort_logits(sessions["int8"], x_test)
         contract = contract_for(trained, result.opset, params.face_margin, model, calibration)
-        files = publish_contract(work, contract, {"fp32": FP32, "int8": INT8}).files
+        contract = publish_contract(work, contract, {"fp32": FP32, "int8": INT8})
+        files = contract.files
         timings = time_models(trained, sessions, x_test, params)
         write_json(work / "env.json", env_report(torch.device("cpu")))
         for filename in (FP32, INT8, CONTRACT_FILE):
@@ -149,6 +155,14 @@ def run_export(
     }
     summary["latency"] = latency_summary(timings, threads)
     write_json(metrics, summary)
+    write_model_card(out / CARD_FILE, contract, evaluation, summary, train, trained)
+    log_summary(proof, summary, timings)
+    return summary
+
+
+def log_summary(
+    proof: dict[str, Any], summary: dict[str, Any], timings: dict[str, dict[str, float]]
+) -> None:
     log.info(
         "parity max|diff| %.2g, top-1 %.4f; int8 accuracy %+.4f; batch-1 p50 ms: %s",
         proof["max_abs_logit_diff"],
@@ -156,7 +170,26 @@ def run_export(
         summary["int8"]["accuracy_delta"],
         ", ".join(f"{k} {v['batch1_p50_ms']:.3f}" for k, v in timings.items()),
     )
-    return summary
+
+
+def write_model_card(
+    path: Path,
+    contract: ModelContract,
+    evaluation: Path,
+    summary: dict[str, Any],
+    train: Path,
+    trained: TrainedModel,
+) -> None:
+    """``MODEL_CARD.md`` from the contract, ``metrics/eval.json``, this stage's metrics and the
+    training split (``train/train.csv``, synthetic images included)."""
+    card = model_card(
+        contract,
+        json.loads(evaluation.read_text(encoding="utf-8")),
+        summary,
+        training_data(train / "train.csv"),
+        sum(p.numel() for p in trained.model.parameters()),
+    )
+    write_text(path, card)
 
 
 def quantize_int8(params: ExportParams, work: Path, x_val: np.ndarray) -> None:

@@ -15,18 +15,22 @@ from typing import Annotated
 
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
+from emotion.core.errors import DataError
+from emotion.serve.client import ISOLATION_HEADERS, PRECACHE, ClientFiles
 from emotion.serve.images import ImageError
 from emotion.serve.inference import NoFaceError, Predictor
+from emotion.serve.observability import ServingMetrics, install
 from emotion.serve.schemas import (
     ErrorResponse,
     FaceBox,
     HealthResponse,
     MetadataResponse,
     PredictResponse,
+    Saliency,
 )
 from emotion.serve.settings import ServeSettings
 from emotion.serve.uploads import FIELD, JSON_FIELD, read_image_bytes
@@ -102,10 +106,58 @@ def create_app(settings: ServeSettings) -> FastAPI:
     )
     app.state.predictor = predictor
     _install_error_handlers(app)
+    model = predictor.model
+    install(
+        app,
+        ServingMetrics(
+            {"variant": model.variant, "sha256": model.sha256[:12], "tta": predictor.tta.mode}
+        ),
+    )
     app.mount("/static", StaticFiles(packages=[("emotion.serve", "static")]), name="static")
     _add_info_routes(app, predictor, settings, index_html)
     _add_predict_route(app, predictor, settings)
+    _add_client_routes(app, settings)
     return app
+
+
+#: Content types Python's ``mimetypes`` may not know, for the client's files.
+CLIENT_MEDIA_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".js": "text/javascript",
+    ".mjs": "text/javascript",
+    ".css": "text/css",
+    ".svg": "image/svg+xml",
+    ".webmanifest": "application/manifest+json",
+    ".wasm": "application/wasm",
+    ".json": "application/json",
+}
+
+
+def _add_client_routes(app: FastAPI, settings: ServeSettings) -> None:
+    """``/app/``: the on-device client (``emotion.serve.client``), cross-origin isolated."""
+    try:
+        client: ClientFiles | None = ClientFiles.collect(
+            settings.client_dir, settings.model_dir, settings.face_model
+        )
+    except DataError as exc:
+        log.warning("%s; /app/ answers 503 until then", exc)
+        client, problem = None, str(exc)
+
+    @app.get("/app", include_in_schema=False)
+    async def app_root() -> RedirectResponse:
+        return RedirectResponse("/app/")
+
+    @app.get("/app/{path:path}", include_in_schema=False, response_model=None)
+    async def app_file(path: str) -> FileResponse | JSONResponse:
+        if client is None:
+            return _error(503, problem)
+        if path == PRECACHE:
+            return JSONResponse(client.precache, headers=ISOLATION_HEADERS)
+        file = client.files.get(path or "index.html")
+        if file is None:
+            return _error(404, f"/app/{path}: not a file of the on-device client")
+        media = CLIENT_MEDIA_TYPES.get(file.suffix, "application/octet-stream")
+        return FileResponse(file, media_type=media, headers=ISOLATION_HEADERS)
 
 
 def _add_info_routes(
@@ -148,10 +200,17 @@ def _add_predict_route(app: FastAPI, predictor: Predictor, settings: ServeSettin
     async def predict(
         request: Request,
         detect_face: Annotated[bool, Query(description="false: classify the whole image")] = True,
+        explain: Annotated[
+            bool, Query(description="true: add the occlusion saliency of the predicted class")
+        ] = False,
     ) -> PredictResponse:
         """Emotion probabilities for the (largest) face in an uploaded image."""
         data = await read_image_bytes(request, settings.max_upload_bytes)
-        result = await run_in_threadpool(predictor.predict_bytes, data, detect_face)
+        result = await run_in_threadpool(predictor.predict_bytes, data, detect_face, explain)
+        request.state.prediction = {
+            "face_found": result.face is not None,
+            "predicted_class": result.predicted_class,
+        }
         return PredictResponse(
             predictions=result.probabilities,
             predicted_class=result.predicted_class,
@@ -160,4 +219,5 @@ def _add_predict_route(app: FastAPI, predictor: Predictor, settings: ServeSettin
             face_detected=result.face is not None,
             face_box=FaceBox(**result.face.as_dict()) if result.face else None,
             note=result.note,
+            saliency=Saliency(**result.saliency) if result.saliency else None,
         )

@@ -8,13 +8,18 @@ Which pixels are classified:
 * no face otherwise: ``NoFaceError`` (HTTP 422), or the whole frame when ``face_fallback`` is on;
 * detection off (server setting or ``?detect_face=false``):
   the whole frame.
+
+``explain`` adds the occlusion saliency of the predicted class (:mod:`emotion.serve.saliency`)
+over the classified box.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any
 
+import numpy as np
 from PIL import Image
 
 from emotion.core.errors import DataError
@@ -23,6 +28,7 @@ from emotion.core.tta import TestTimeAugmentation
 from emotion.serve.faces import FaceLocator
 from emotion.serve.images import decode_image
 from emotion.serve.onnx_model import OnnxEmotionModel
+from emotion.serve.saliency import OcclusionSaliency
 from emotion.serve.settings import ServeSettings
 
 SMALL_CROP_MAX_SIDE = 96
@@ -38,6 +44,7 @@ class Prediction:
     face: Face | None
     processing_time: float
     note: str | None = None
+    saliency: dict[str, Any] | None = None
 
     @property
     def predicted_class(self) -> str:
@@ -65,6 +72,7 @@ class Predictor:
         tta = model.contract.tta
         #: the contract's test-time augmentation, or the mode the server was started with
         self.tta = tta if settings.tta is None else TestTimeAugmentation(settings.tta, tta.crop)
+        self.saliency = OcclusionSaliency()
 
     @classmethod
     def from_settings(cls, settings: ServeSettings) -> Predictor:
@@ -76,45 +84,67 @@ class Predictor:
     def detects_faces(self) -> bool:
         return self.faces is not None
 
-    def predict_bytes(self, data: bytes, detect_face: bool = True) -> Prediction:
+    def predict_bytes(
+        self, data: bytes, detect_face: bool = True, explain: bool = False
+    ) -> Prediction:
         """Decode untrusted bytes (``images.decode_image`` policy) and predict."""
         start = time.perf_counter()
         image = decode_image(data, self.settings.max_pixels)
-        return self.predict(image, detect_face, start)
+        return self.predict(image, detect_face, explain, start)
 
     def predict(
-        self, image: Image.Image, detect_face: bool = True, start: float | None = None
+        self,
+        image: Image.Image,
+        detect_face: bool = True,
+        explain: bool = False,
+        start: float | None = None,
     ) -> Prediction:
-        """Probabilities for the face in a decoded RGB image (see the module docstring)."""
+        """Probabilities for the face in a decoded RGB image (see the module docstring); with
+        ``explain``, also the occlusion saliency of the predicted class over the crop."""
         start = time.perf_counter() if start is None else start
-        face, note, region = None, None, image
-        if self.faces is None or not detect_face:
-            note = "face detection off: classified the whole image"
-        else:
-            face = self.faces.largest(image)
-            if face is not None:
-                margin = self.model.contract.preprocessing.face_margin
-                region = image.crop(face.crop_box(margin, *image.size))
-            elif is_small_square(image):
-                note = (
-                    f"no face detected; a square image of at most {SMALL_CROP_MAX_SIDE} px is "
-                    "taken to be a face crop already"
-                )
-            elif self.settings.face_fallback:
-                note = "no face detected: classified the whole image"
-            else:
-                raise NoFaceError(
-                    "no face found in the image; send a closer, frontal, well-lit photo of one "
-                    "face, or add ?detect_face=false to classify the whole image"
-                )
+        face, note, box = self._region(image, detect_face)
         prep = self.model.contract.preprocessing
-        views = prep.views([prep.image_to_gray(region)], self.tta)
-        probs = self.model.probabilities(views)[0]
+        gray = prep.image_to_gray(image.crop(box))
+        probs = self.probabilities(gray[None])[0]
+        saliency = None
+        if explain:
+            x, y, right, bottom = box
+            region = {"x": x, "y": y, "width": right - x, "height": bottom - y}
+            saliency = self.saliency.explain(gray, int(probs.argmax()), self.probabilities, region)
         return Prediction(
             probabilities=dict(zip(self.model.classes, map(float, probs), strict=True)),
             face=face,
             processing_time=time.perf_counter() - start,
             note=note,
+            saliency=saliency,
+        )
+
+    def probabilities(self, grays: np.ndarray) -> np.ndarray:
+        """uint8 (N, S, S) stored-size faces -> (N, classes) served probabilities."""
+        return self.model.probabilities(self.model.contract.preprocessing.views(grays, self.tta))
+
+    def _region(
+        self, image: Image.Image, detect_face: bool
+    ) -> tuple[Face | None, str | None, tuple[int, ...]]:
+        """The face (if any), a note and the box of ``image`` to classify."""
+        whole = (0, 0, *image.size)
+        if self.faces is None or not detect_face:
+            return None, "face detection off: classified the whole image", whole
+        face = self.faces.largest(image)
+        if face is not None:
+            margin = self.model.contract.preprocessing.face_margin
+            return face, None, face.crop_box(margin, *image.size)
+        if is_small_square(image):
+            note = (
+                f"no face detected; a square image of at most {SMALL_CROP_MAX_SIDE} px is "
+                "taken to be a face crop already"
+            )
+            return None, note, whole
+        if self.settings.face_fallback:
+            return None, "no face detected: classified the whole image", whole
+        raise NoFaceError(
+            "no face found in the image; send a closer, frontal, well-lit photo of one "
+            "face, or add ?detect_face=false to classify the whole image"
         )
 
     def close(self) -> None:

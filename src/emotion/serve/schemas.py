@@ -17,6 +17,20 @@ class FaceBox(BaseModel):
     score: float
 
 
+class Saliency(BaseModel):
+    """Occlusion sensitivity of the predicted class over the classified region."""
+
+    method: str
+    png: str = Field(description="base64 grayscale PNG, size x size; brighter = more salient")
+    box: dict[str, int] = Field(description="the region it covers, in pixels of the upload")
+    size: int
+    patch: int
+    stride: int
+    evaluations: int = Field(description="model inputs evaluated (occluded copies + original)")
+    max_probability_drop: float = Field(description="the map's 255: largest mean drop")
+    seconds: float
+
+
 class PredictResponse(BaseModel):
     predictions: dict[str, float] = Field(description="probability per class, summing to 1")
     predicted_class: str
@@ -25,6 +39,7 @@ class PredictResponse(BaseModel):
     face_detected: bool
     face_box: FaceBox | None = None
     note: str | None = Field(None, description="why the whole image was classified, if it was")
+    saliency: Saliency | None = Field(None, description="with ?explain=true")
 
 
 class ErrorResponse(BaseModel):

@@ -10,6 +10,7 @@ from emotion.core.errors import ConfigError
 from emotion.core.tta import TTA_VIEWS, TTAMode
 
 VARIANTS = ("fp32", "int8")
+DEFAULT_CLIENT_DIR = Path("client")
 
 
 @dataclass(frozen=True)
@@ -17,7 +18,8 @@ class ServeSettings:
     """Server settings (the ``emotion serve`` options, minus host and port).
 
     ``face_fallback`` classifies the whole frame when no face is found instead of answering 422;
-    ``tta`` overrides the contract's test-time augmentation (``None``: as the model was evaluated).
+    ``tta`` overrides the contract's test-time augmentation (``None``: as the model was evaluated);
+    ``client_dir`` holds the on-device client served at ``/app/``.
     """
 
     model_dir: Path = Path("models")
@@ -28,6 +30,7 @@ class ServeSettings:
     max_upload_mb: float = 10.0
     max_pixels: int = 40_000_000
     tta: TTAMode | None = None
+    client_dir: Path = DEFAULT_CLIENT_DIR
 
     def __post_init__(self) -> None:
         if self.variant not in VARIANTS:

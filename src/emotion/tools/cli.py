@@ -1,4 +1,5 @@
-"""The ``emotion`` command: profiles, checks, datasets, run-cache sharing, PR report, serving."""
+"""The ``emotion`` command: profiles, checks, datasets, run-cache sharing, PR report, serving
+and the on-device client."""
 
 from __future__ import annotations
 
@@ -63,9 +64,7 @@ def _push_run_cache(args: argparse.Namespace) -> None:
 
 
 def _serve(args: argparse.Namespace) -> None:
-    import uvicorn  # heavy imports only for this command
-
-    from emotion.serve import ServeSettings, create_app
+    from emotion.serve import ServeSettings, launcher  # heavy imports only for this command
 
     settings = ServeSettings(
         model_dir=args.model_dir,
@@ -76,8 +75,34 @@ def _serve(args: argparse.Namespace) -> None:
         max_upload_mb=args.max_upload_mb,
         max_pixels=args.max_pixels,
         tta=args.tta,
+        **({"client_dir": args.client_dir} if args.client_dir else {}),
     )
-    uvicorn.run(create_app(settings), host=args.host, port=args.port)
+    launcher.run(
+        settings,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        ssl_certfile=args.ssl_certfile,
+        ssl_keyfile=args.ssl_keyfile,
+    )
+
+
+def _client(args: argparse.Namespace) -> None:
+    from emotion.serve.client import ClientFiles
+    from emotion.serve.settings import ServeSettings
+
+    default = ServeSettings()
+    files = ClientFiles.collect(
+        args.client_dir or default.client_dir,
+        args.model_dir or default.model_dir,
+        args.face_model or default.face_model,
+    )
+    count = files.bundle(args.out)
+    print(
+        f"{args.out}: {count} files of the on-device client; host them with any static web"
+        f" server (e.g. `python -m http.server -d {args.out}`); camera and offline use need"
+        " HTTPS or localhost"
+    )
 
 
 def _report(args: argparse.Namespace) -> None:
@@ -176,7 +201,34 @@ def _add_serve(sub: Subparsers) -> None:
         help="test-time augmentation (default: the model contract's, i.e. as evaluated);"
         " each view is one more model call per image (docs/benchmarks.md)",
     )
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="worker processes, each with its own model (docs/benchmarks.md: measured effect)",
+    )
+    serve.add_argument("--ssl-certfile", type=Path, help="PEM certificate: serve HTTPS")
+    serve.add_argument("--ssl-keyfile", type=Path, help="PEM private key of --ssl-certfile")
+    serve.add_argument(
+        "--client-dir",
+        type=Path,
+        help="the on-device client served at /app/ (default: client/, npm packages installed)",
+    )
     serve.set_defaults(func=_serve)
+
+
+def _add_client(sub: Subparsers) -> None:
+    client = sub.add_parser(
+        "client",
+        help="write the on-device client (page, npm packages, model, face detector) as static"
+        " files",
+    )
+    client.add_argument("action", choices=["bundle"])
+    client.add_argument("out", type=Path, help="output folder")
+    client.add_argument("--model-dir", type=Path, help="default: models/")
+    client.add_argument("--face-model", type=Path, help="default: the assets stage's BlazeFace")
+    client.add_argument("--client-dir", type=Path, help="default: client/")
+    client.set_defaults(func=_client)
 
 
 def _add_report(sub: Subparsers) -> None:
@@ -204,6 +256,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_dataset(sub)
     _add_push_run_cache(sub)
     _add_serve(sub)
+    _add_client(sub)
     _add_report(sub)
     return parser
 

@@ -151,9 +151,7 @@ class Trainer:
         self.live_dir = live_dir
         seed_everything(params.seed)
         self.device = ctx.device
-        self.model: EmotionNet = build_model(model_params, len(classes)).to(self.device)
-        if params.channels_last:
-            self.model = self.model.to(memory_format=torch.channels_last)
+        self.model: EmotionNet = self._build_model(len(classes))
         self.contract = preprocessing_contract(self.model, model_params, train)
         self.pre = Preprocess(self.contract)
         self.augment = BatchAugment(params)
@@ -193,6 +191,11 @@ class Trainer:
         self.epochs_since_best = 0
         self.start_epoch = 0
         self.global_step = 0
+
+    def _build_model(self, num_classes: int) -> EmotionNet:
+        """The model on the device, in channels_last layout with ``train.channels_last``."""
+        model = build_model(self.model_params, num_classes).to(self.device)
+        return model.to(memory_format=torch.channels_last) if self.params.channels_last else model
 
     def _optimisation(self) -> tuple[torch.optim.Optimizer, CosineLRScheduler]:
         """AdamW over discriminative param groups; per-step warmup + cosine decay."""

@@ -1,10 +1,11 @@
-"use strict";
-// Emotion recognition page: upload or webcam snapshot -> POST /predict -> preview, face box, bars.
+// Emotion recognition page: upload or webcam snapshot -> POST /predict -> preview, face box, bars,
+// and with "Explain" the occlusion saliency over the face.
+import { drawSaliency } from "./saliency.js";
 
 const $ = (id) => document.getElementById(id);
 const ui = {
   file: $("file"), cameraToggle: $("camera-toggle"), cameraSnap: $("camera-snap"),
-  detectFace: $("detect-face"), status: $("status"), error: $("error"), video: $("video"),
+  detectFace: $("detect-face"), explain: $("explain"), status: $("status"), error: $("error"), video: $("video"),
   preview: $("preview"), faceInfo: $("face-info"), predicted: $("predicted"), bars: $("bars"),
 };
 const percent = (p) => `${(100 * p).toFixed(1)}%`;
@@ -58,13 +59,17 @@ async function analyse(blob) {
     const bitmap = await createImageBitmap(blob).catch(() => null);
     const form = new FormData();
     form.append("file", blob, blob.name || "snapshot.jpg");
-    const query = ui.detectFace.checked ? "" : "?detect_face=false";
-    const response = await fetch(`/predict${query}`, { method: "POST", body: form });
+    const query = new URLSearchParams();
+    if (!ui.detectFace.checked) query.set("detect_face", "false");
+    if (ui.explain.checked) query.set("explain", "true");
+    const response = await fetch(`/predict?${query}`, { method: "POST", body: form });
     const body = await response.json().catch(() => ({}));
     if (!response.ok) {
       throw new Error(body.detail || `The server answered ${response.status}.`);
     }
     if (bitmap) drawPreview(bitmap, body.face_box);
+    delete ui.preview.dataset.saliency;
+    if (bitmap && body.saliency) await drawSaliency(ui.preview, body.saliency);
     showResult(body);
     ui.status.textContent = `Done in ${(1000 * body.processing_time).toFixed(0)} ms.`;
   } catch (err) {
