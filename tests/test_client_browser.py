@@ -136,8 +136,7 @@ def test_the_installed_client_works_offline(browser: Browser, model_dir: Path) -
     with serve_in_thread(create_app(settings(model_dir))) as url:
         page = open_client(browser, url)
         page.wait_for_function(
-            "navigator.serviceWorker.ready.then(() => !!navigator.serviceWorker.controller)"
-            " || navigator.serviceWorker.controller !== null",
+            "navigator.serviceWorker.ready.then(() => navigator.serviceWorker.controller !== null)",
             timeout=60_000,
         )
         page.reload()

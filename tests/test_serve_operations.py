@@ -83,7 +83,7 @@ def test_occlusion_saliency_finds_the_region_a_model_depends_on() -> None:
         p = grays[:, 30:38, 10:18].mean(axis=(1, 2)) / 255.0
         return np.stack([p, 1 - p], axis=1)
 
-    values = OcclusionSaliency().saliency(gray, 0, probabilities)
+    values = OcclusionSaliency().saliency(gray, 0, probabilities(gray[None])[0, 0], probabilities)
     top, left = np.unravel_index(values.argmax(), values.shape)
     assert 30 <= top < 38
     assert 10 <= left < 18

@@ -67,7 +67,7 @@ export class Contract {
   }
 
   get views() {
-    return { none: 1, flip: 2, ten_crop: 10 }[this.tta.mode];
+    return this.tta.views;
   }
 
   /** Square crop box around a face grown by the margin, slid inside the image (Face.crop_box). */

@@ -110,7 +110,10 @@ class Predictor:
         if explain:
             x, y, right, bottom = box
             region = {"x": x, "y": y, "width": right - x, "height": bottom - y}
-            saliency = self.saliency.explain(gray, int(probs.argmax()), self.probabilities, region)
+            target = int(probs.argmax())
+            saliency = self.saliency.explain(
+                gray, target, float(probs[target]), self.probabilities, region
+            )
         return Prediction(
             probabilities=dict(zip(self.model.classes, map(float, probs), strict=True)),
             face=face,

@@ -45,9 +45,11 @@ class OcclusionSaliency:
             copy[top : top + self.patch, left : left + self.patch] = self.fill
         return copies
 
-    def saliency(self, gray: np.ndarray, target: int, probabilities: ProbabilityFn) -> np.ndarray:
-        """float (S, S) >= 0: mean probability drop of class ``target`` per pixel."""
-        base = probabilities(gray[None])[0, target]
+    def saliency(
+        self, gray: np.ndarray, target: int, base: float, probabilities: ProbabilityFn
+    ) -> np.ndarray:
+        """float (S, S) >= 0: mean drop of class ``target``'s probability from ``base`` (its
+        probability on the unoccluded face) per pixel."""
         drops = base - probabilities(self.occluded(gray))[:, target]
         total = np.zeros(gray.shape, dtype=np.float64)
         count = np.zeros(gray.shape, dtype=np.float64)
@@ -57,11 +59,16 @@ class OcclusionSaliency:
         return np.clip(total / np.maximum(count, 1), 0.0, None)
 
     def explain(
-        self, gray: np.ndarray, target: int, probabilities: ProbabilityFn, box: dict[str, int]
+        self,
+        gray: np.ndarray,
+        target: int,
+        base: float,
+        probabilities: ProbabilityFn,
+        box: dict[str, int],
     ) -> dict[str, Any]:
         """The response's ``saliency``: the map as a grayscale PNG aligned to ``box``."""
         start = time.perf_counter()
-        values = self.saliency(gray, target, probabilities)
+        values = self.saliency(gray, target, base, probabilities)
         peak = float(values.max())
         scaled = np.round(255 * values / peak) if peak > 0 else np.zeros_like(values)
         buffer = io.BytesIO()
