@@ -14,19 +14,25 @@ from emotion.explain.stages import run_explain
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data", required=True, type=Path, help="balance output folder")
+    parser.add_argument("--regions", required=True, type=Path, help="regions stage output folder")
     parser.add_argument("--model", required=True, type=Path, help="best_model.pth")
     parser.add_argument("--out", required=True, type=Path, help="folder for records and maps")
     parser.add_argument("--metrics", required=True, type=Path)
     parser.add_argument("--plots", required=True, type=Path, help="folder for PNG grids")
+    parser.add_argument(
+        "--region-plots", required=True, type=Path, help="folder for the region table's plots"
+    )
     parser.add_argument("--params", default="params.yaml")
     args = parser.parse_args()
     run_explain(
         load_sections(args.params, explain=ExplainParams).explain,
         data=args.data,
+        regions=args.regions,
         model=args.model,
         out=args.out,
         metrics=args.metrics,
         plots=args.plots,
+        region_plots=args.region_plots,
     )
 
 

@@ -114,6 +114,7 @@ def test_each_package_holds_the_schemas_of_its_own_stages() -> None:
         "model": "training",
         "train": "training",
         "evaluate": "training",
+        "regions": "landmarks",
         "explain": "explain",
         "export": "export",
     }

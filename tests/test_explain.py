@@ -14,6 +14,7 @@ from emotion.core.preprocessing import PreprocessingContract
 from emotion.explain import checks, methods
 from emotion.explain.explainer import Explainer, evaluate_method
 from emotion.explain.params import ExplainMethod, ExplainParams
+from emotion.explain.patterns import ProbeRegions
 from emotion.explain.probe import select_probes
 from emotion.training.model import build_model
 from emotion.training.tensordata import Preprocess
@@ -116,9 +117,11 @@ def test_gradcam_passes_sanity_and_localises_while_a_broken_method_fails() -> No
     probs = ex.probabilities(ex.model)(images)
     assert (probs.argmax(1) == labels).mean() == 1.0
     targets, others = probs.argmax(1), 1 - probs.argmax(1)
-    _, gradcam = evaluate_method(ex, "gradcam", images, targets, others, masks)
-    _, random = evaluate_method(ex, "random", images, targets, others, masks)
-    _, broken = evaluate_method(ex, "identity", images, targets, others, masks)
+    none = np.arange(0)
+    regions = ProbeRegions("dataset", np.arange(len(masks)), masks, none, masks[:0] * 0, none)
+    _, gradcam = evaluate_method(ex, "gradcam", images, targets, others, regions)
+    _, random = evaluate_method(ex, "random", images, targets, others, regions)
+    _, broken = evaluate_method(ex, "identity", images, targets, others, regions)
     assert gradcam["sanity"]["passed"]
     assert not broken["sanity"]["passed"]
     assert broken["sanity"]["rank_corr_vs_random_weights"] == pytest.approx(1.0)
@@ -191,7 +194,22 @@ def test_demo_pipeline_explanations_localise_and_pass_sanity() -> None:
     ablation = metrics["region_ablation"]
     assert ablation["accuracy_regions_removed"] < ablation["accuracy_random_pixels_removed"]
     assert set(metrics["methods"]) == {"gradcam", "gradcam_pp", "shap", "lime"}
-    assert metrics["probe"]["with_masks"] is True
+    assert metrics["probe"]["masks"] == "dataset"  # the generator's masks
+    patterns = metrics["patterns"]
+    assert list(patterns["classes"]) == section("ingest").classes
+    assert set(patterns["matches"]) == {
+        "gradcam",
+        "gradcam_pp",
+        "shap",
+        "lime",
+        "random",
+        "ablation",
+    }
+    assert metrics["probe"]["face_mesh_fitted"] + len(metrics["probe"]["face_mesh_unfit"]) == 24
+    regions = json.loads((REPO / "metrics/regions.json").read_text())
+    check = regions["vs_source_masks"]
+    for name in ("brows", "eyes", "mouth"):
+        assert check["iou"][name] > 1.4 * check["iou_other_face"][name], name
 
 
 def test_every_configurable_method_is_registered_by_name() -> None:

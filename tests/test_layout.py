@@ -16,6 +16,7 @@ FLOORS = {
     "assets": 1,
     "demo": 1,
     "data": 1,
+    "landmarks": 2,
     "training": 2,
     "export": 3,
     "explain": 4,

@@ -59,6 +59,8 @@ def test_repro_writes_outputs_and_leaves_nothing_stale(project: Path) -> None:
         == len((project / "data/evaluate/predictions.csv").read_text().splitlines()) - 1
     )
     assert (project / "models/best_model.pth").is_file()
+    regions = json.loads((project / "metrics/regions.json").read_text())
+    assert regions["vs_source_masks"]["images"] == regions["fitted"] > 0  # demo masks compared
     assert stale_stages(project) == set()
 
 
@@ -432,3 +434,41 @@ def test_extra_sets_under_dvc_are_scored_and_a_corrupt_file_is_named(
     failed = run(["dvc", "repro"], project_copy, check=False)
     assert failed.returncode != 0
     assert "made_up/sad/broken.png" in failed.stdout + failed.stderr
+
+
+@pytest.mark.slow
+def test_explain_measures_face_mesh_regions_when_the_source_has_no_masks(
+    project_copy: Path, tmp_path: Path
+) -> None:
+    """The demo faces without their `_masks/` (as real data comes): `regions` and `explain`
+    rerun and localisation, region ablation and the pattern table use the face-mesh regions;
+    unfit faces are counted, and a new `explain.*` value reruns explain only."""
+    faces = tmp_path / "faces"
+    shutil.copytree(project_copy / "data/raw/demo", faces, ignore=shutil.ignore_patterns("_*"))
+    set_params(project_copy, {"ingest.source": str(faces)})
+    run(["dvc", "repro"], project_copy)
+    regions = json.loads((project_copy / "metrics/regions.json").read_text())
+    assert regions["vs_source_masks"] is None
+    assert regions["fitted"] + regions["failed"] == regions["images"]
+    assert regions["fitted"] > 0
+    explain = json.loads((project_copy / "metrics/explain.json").read_text())
+    probe = explain["probe"]
+    assert probe["masks"] == "landmarks"
+    assert probe["face_mesh_fitted"] + len(probe["face_mesh_unfit"]) == probe["images"]
+    for method in ("gradcam", "gradcam_pp", "shap", "lime"):
+        assert set(explain["methods"][method]["localisation"]) == {
+            "energy_in_mask",
+            "pointing_game",
+            "mask_fraction",
+        }
+    assert set(explain["region_ablation"]) == {
+        "accuracy_intact",
+        "accuracy_regions_removed",
+        "accuracy_random_pixels_removed",
+    }
+    table = explain["patterns"]["classes"]
+    assert sum(entry["probes"] for entry in table.values()) == probe["face_mesh_fitted"]
+    cells = pd.read_csv(project_copy / "plots/explain_regions/attribution.csv")
+    assert len(cells) == 5 * sum(1 for entry in table.values() if entry["probes"])
+    set_params(project_copy, {"explain.balanced_ratio": 2.0})
+    assert stale_stages(project_copy) == {"explain"}

@@ -13,6 +13,7 @@ from torch import nn
 
 from emotion.explain import checks, methods
 from emotion.explain.params import ExplainParams
+from emotion.explain.patterns import ProbeRegions, ablation_drops, pattern_table
 from emotion.training.tensordata import Preprocess
 
 
@@ -95,7 +96,7 @@ def evaluate_method(
     images: np.ndarray,
     targets: np.ndarray,
     others: np.ndarray,
-    masks: np.ndarray | None,
+    regions: ProbeRegions,
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """Maps for ``method`` and every check: returns (maps, metrics)."""
     start = time.perf_counter()
@@ -124,9 +125,10 @@ def evaluate_method(
         if method in methods.STOCHASTIC:
             repeat = ex.maps(method, images, targets, seed=ex.params.seed + 1)
             result["stability_rank_corr"] = round(checks.mean_rank_correlation(maps, repeat), 4)
-    if masks is not None:
+    if len(regions.mask_rows):
         result["localisation"] = {
-            k: round(v, 4) for k, v in checks.localisation(maps, masks).items()
+            k: round(v, 4)
+            for k, v in checks.localisation(maps[regions.mask_rows], regions.masks).items()
         }
     return maps, result
 
@@ -135,10 +137,14 @@ def explain_all(
     ex: Explainer,
     images: np.ndarray,
     labels: np.ndarray,
-    masks: np.ndarray | None,
+    regions: ProbeRegions,
+    classes: list[str],
     progress: Callable[[str], None] = lambda name: None,
 ) -> tuple[dict[str, np.ndarray], dict[str, Any], np.ndarray]:
-    """Every configured method plus the random baseline; returns (maps, metrics, probabilities)."""
+    """Every configured method plus the random baseline, localisation and the region table.
+
+    Returns (maps, metrics, probabilities).
+    """
     probs = ex.probabilities(ex.model)(images)
     ranked = np.argsort(-probs, axis=1)
     targets, others = ranked[:, 0], ranked[:, 1]
@@ -146,17 +152,26 @@ def explain_all(
     for method in (*ex.params.methods, "random"):
         progress(method)
         all_maps[method], metrics[method] = evaluate_method(
-            ex, method, images, targets, others, masks
+            ex, method, images, targets, others, regions
         )
     summary: dict[str, Any] = {
         "methods": {m: metrics[m] for m in ex.params.methods},
         "random_baseline": metrics["random"],
     }
-    if masks is not None:
+    prob = ex.probabilities(ex.model)
+    rows = regions.mask_rows
+    if len(rows):
         summary["region_ablation"] = {
             k: round(v, 4)
             for k, v in checks.region_ablation(
-                ex.probabilities(ex.model), images, masks, labels, ex.params.seed
+                prob, images[rows], regions.masks, labels[rows], ex.params.seed
             ).items()
         }
+    rows = regions.label_rows
+    if len(rows):
+        drops = ablation_drops(prob, images[rows], regions.labels, targets[rows])
+        picked = {m: all_maps[m][rows] for m in (*ex.params.methods, "random")}
+        summary["patterns"] = pattern_table(
+            ex.params, classes, picked, drops, regions.labels, targets[rows]
+        )
     return all_maps, summary, probs

@@ -9,6 +9,7 @@ from pydantic import Field
 from emotion.core.config import PositiveInt, Section
 
 ExplainMethod = Literal["gradcam", "gradcam_pp", "shap", "lime"]
+Region = Literal["brows", "eyes", "mouth", "nose", "cheeks"]  #: emotion.landmarks.regions.REGIONS
 
 
 class ExplainParams(Section):
@@ -24,3 +25,5 @@ class ExplainParams(Section):
     lime_segments: Annotated[int, Field(ge=2)]
     curve_steps: Annotated[int, Field(ge=2, le=200)]
     sanity_threshold: Annotated[float, Field(gt=-1.0, le=1.0)]
+    expected_regions: dict[str, list[Region]]  #: per class; [] = balanced, absent = no expectation
+    balanced_ratio: Annotated[float, Field(gt=1.0)]

@@ -12,38 +12,44 @@ import torch
 from emotion.core.atomic import replace_dir, write_json, write_jsonl
 from emotion.core.stage import log, worker_count
 from emotion.explain.explainer import Explainer, explain_all
-from emotion.explain.figures import class_grid
+from emotion.explain.figures import class_grid, mean_face_figure, region_table_figure
 from emotion.explain.layers import target_layer
 from emotion.explain.params import ExplainParams
-from emotion.explain.probe import background_rows, load_masks, select_probes
-from emotion.training.model import build_model, load_trained
+from emotion.explain.patterns import ProbeRegions
+from emotion.explain.probe import background_rows, select_probes
+from emotion.landmarks.regions import REGIONS
+from emotion.landmarks.regionset import RegionSet, load_source_labels
+from emotion.training.model import TrainedModel, build_model, load_trained
 from emotion.training.tensordata import Preprocess, TensorSplit
 
 
 def run_explain(
-    params: ExplainParams, *, data: Path, model: Path, out: Path, metrics: Path, plots: Path
+    params: ExplainParams,
+    *,
+    data: Path,
+    regions: Path,
+    model: Path,
+    out: Path,
+    metrics: Path,
+    plots: Path,
+    region_plots: Path,
 ) -> dict[str, Any]:
     """Explain a class-balanced probe set of test images and measure every method."""
     torch.set_num_threads(worker_count())
     trained = load_trained(model)
     classes = trained.classes
-    torch.manual_seed(params.seed)
-    random_model = build_model(trained.params, len(classes))  # same architecture, random init
     test = TensorSplit.load(data, "test", classes)
-    val = TensorSplit.load(data, "val", classes)
+    ex = build_explainer(params, trained, TensorSplit.load(data, "val", classes))
     images_all = test.images[:, 0].numpy().astype(np.float64)
-    background = background_rows(
-        val.labels.numpy(), len(classes), params.shap_background, params.seed
-    )
-    pre = Preprocess(trained.contract)
-    ex = Explainer(trained.model, random_model, pre, val.images[background, 0].numpy(), params)
     labels = test.labels.numpy()
     predicted = ex.probabilities(trained.model)(images_all).argmax(1)
     rows = select_probes(labels, predicted, len(classes), params.per_class, params.seed)
     images = images_all[rows]
-    masks = load_masks(test.frame, rows, images.shape[1:], Path.cwd())
+    mesh = RegionSet.load(regions, "test", test.frame["path"].tolist())
+    source_masks = load_source_labels(test.frame, rows, images.shape[1:], Path.cwd())
+    probe_regions = ProbeRegions.build(mesh.labels[rows], mesh.fitted[rows], source_masks)
     maps, summary, probs = explain_all(
-        ex, images, labels[rows], masks, lambda m: log.info("explaining: %s", m)
+        ex, images, labels[rows], probe_regions, classes, lambda m: log.info("explaining: %s", m)
     )
     pred = probs.argmax(1)
     summary["probe"] = {
@@ -51,7 +57,9 @@ def run_explain(
         "per_class": params.per_class,
         "correct": int((pred == labels[rows]).sum()),
         "incorrect": int((pred != labels[rows]).sum()),
-        "with_masks": masks is not None,
+        "masks": probe_regions.source,
+        "face_mesh_fitted": len(probe_regions.label_rows),
+        "face_mesh_unfit": [test.frame["path"].iat[rows[k]] for k in probe_regions.unfit],
     }
     summary["target_layer"] = target_layer(trained.model, params.target_layer)[2]
     write_json(metrics, summary)
@@ -61,15 +69,28 @@ def run_explain(
         np.savez_compressed(tmp / "maps.npz", images=images.astype(np.uint8), **maps)
     with replace_dir(plots) as tmp:
         write_grids(tmp, params.methods, classes, images, maps, labels[rows], probs)
-    gc = summary["methods"].get("gradcam", {})
+        fitted, points = mesh.fitted[rows], mesh.points[rows]
+        write_mean_faces(tmp / "regions", classes, images, maps, points, fitted, pred)
+    write_pattern_plots(region_plots, summary.get("patterns"))
     log.info(
-        "explained %d probe images; Grad-CAM sanity %s, localisation %s vs random %s",
+        "explained %d probe images (masks: %s, face mesh unfit: %d); expected patterns: %s",
         len(rows),
-        gc.get("sanity"),
-        gc.get("localisation"),
-        summary["random_baseline"].get("localisation"),
+        probe_regions.source,
+        len(probe_regions.unfit),
+        summary.get("patterns", {}).get("matches"),
     )
     return summary
+
+
+def build_explainer(params: ExplainParams, trained: TrainedModel, val: TensorSplit) -> Explainer:
+    """The trained model, its random-weight twin and SHAP's class-balanced background."""
+    torch.manual_seed(params.seed)
+    random_model = build_model(trained.params, len(trained.classes))  # same architecture
+    rows = background_rows(
+        val.labels.numpy(), len(trained.classes), params.shap_background, params.seed
+    )
+    background = val.images[rows, 0].numpy()
+    return Explainer(trained.model, random_model, Preprocess(trained.contract), background, params)
 
 
 def probe_records(
@@ -121,3 +142,47 @@ def write_grids(
                     f"{method}: {name}",
                     folder / method / f"{name}.png",
                 )
+
+
+def write_pattern_plots(folder: Path, patterns: dict[str, Any] | None) -> None:
+    """The region table as DVC plot data: enrichment per class / region (one column per method),
+    ablation drops, and a heatmap PNG; written even when no probe face had a mesh."""
+    table = patterns["classes"] if patterns else {}
+    methods = next((list(e["methods"]) for e in table.values() if "methods" in e), [])
+    cells = [(n, r) for n, e in table.items() if e["probes"] for r in REGIONS]
+    attribution = pd.DataFrame(
+        {
+            "cell": [f"{n} / {r}" for n, r in cells],
+            **{m: [table[n]["methods"][m]["enrichment"][r] for n, r in cells] for m in methods},
+        }
+    )
+    ablation = pd.DataFrame(
+        {
+            "cell": [f"{n} / {r}" for n, r in cells],
+            "drop": [table[n]["ablation"]["drop"][r] for n, r in cells],
+        }
+    )
+    folder.mkdir(parents=True, exist_ok=True)
+    attribution.to_csv(folder / "attribution.csv", index=False)
+    ablation.to_csv(folder / "ablation.csv", index=False)
+    region_table_figure(table, methods, folder / "table.png")
+
+
+def write_mean_faces(
+    folder: Path,
+    classes: list[str],
+    images: np.ndarray,
+    maps: dict[str, np.ndarray],
+    points: np.ndarray,
+    fitted: np.ndarray,
+    targets: np.ndarray,
+) -> None:
+    """Per class: mean face of its fitted probes with each method's mean map and the regions.
+
+    ``points``, ``fitted`` and ``targets`` are per probe: landmarks, mesh fitted, explained class.
+    """
+    for c, name in enumerate(classes):
+        sel = np.flatnonzero(fitted & (targets == c))
+        if len(sel):
+            picked = {m: maps[m][sel] for m in maps if m != "random"}
+            mean_face_figure(name, images[sel], picked, points[sel], folder / f"{name}.png")

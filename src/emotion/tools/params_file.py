@@ -15,6 +15,7 @@ from emotion.data.params import BalanceParams, IngestParams, SplitParams
 from emotion.demo.params import DemoDataParams
 from emotion.explain.params import ExplainParams
 from emotion.export.params import ExportParams
+from emotion.landmarks.params import RegionsParams
 from emotion.synth.params import SynthParams
 from emotion.training.params import EvaluateParams, ModelParams, TrainParams
 
@@ -30,6 +31,7 @@ class Params(Section):
     model: ModelParams
     train: TrainParams
     evaluate: EvaluateParams
+    regions: RegionsParams
     explain: ExplainParams
     export: ExportParams
 
@@ -44,6 +46,7 @@ STAGE_SECTIONS: dict[str, tuple[str, ...]] = {
     "synthesize": ("synth",),
     "train": ("model", "train"),
     "evaluate": ("evaluate", "ingest.aliases", "ingest.drop"),
+    "regions": ("regions",),
     "explain": ("explain",),
     "export": ("export",),
 }

@@ -1,0 +1,1 @@
+"""Facial regions of real faces from MediaPipe's face-mesh landmarks (stage ``regions``)."""
