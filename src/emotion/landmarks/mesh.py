@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from ai_edge_litert.interpreter import Interpreter
 from PIL import Image
 
 from emotion.core.errors import DataError
@@ -32,8 +33,6 @@ class FaceMesh:
     """A loaded face-mesh interpreter; :meth:`fit` runs it on one grayscale crop."""
 
     def __init__(self, model: Path, threads: int = 1) -> None:
-        from ai_edge_litert.interpreter import Interpreter
-
         if not Path(model).is_file():
             raise DataError(
                 f"face-mesh model {model} not found: run `make assets` (DVC stage `assets`) "

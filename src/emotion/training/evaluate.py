@@ -74,7 +74,7 @@ class Scorer:
                 "split": "val",
                 "n": len(y),
                 "nll_before": round(nll(probabilities(logits, 1.0), y), 6),
-                "nll_after": round(nll(probabilities(logits, self.temperature), y), 6),
+                "nll_after": round(nll(calibrated, y), 6),
             },
         }
 
