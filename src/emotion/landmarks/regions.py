@@ -62,8 +62,9 @@ def region_labels(points: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     height, width = size
     canvas = Image.new("L", (width * SUPERSAMPLE, height * SUPERSAMPLE), 0)
     draw = ImageDraw.Draw(canvas)
+    polygons = region_polygons(points)
     for name in reversed(REGIONS):  # later draws win: draw the lowest priority first
-        for part in region_polygons(points)[name]:
+        for part in polygons[name]:
             draw.polygon([tuple(p) for p in part * SUPERSAMPLE], fill=REGION_LABELS[name])
     fine = np.asarray(canvas, dtype=np.uint8).reshape(height, SUPERSAMPLE, width, SUPERSAMPLE)
     # any-coverage downsampling; where regions meet in one pixel the higher priority wins

@@ -46,6 +46,11 @@ class RegionSet:
             )
         with np.load(folder / f"{split}.npz") as arrays:
             labels, points, scores = arrays["labels"], arrays["points"], arrays["scores"]
+        if len(labels) != len(frame):
+            raise DataError(
+                f"{folder}/{split}.npz has {len(labels)} faces but {split}.csv {len(frame)}: "
+                "rerun the regions stage (`dvc repro regions`)"
+            )
         fitted = frame["fitted"].astype(str).str.lower().eq("true").to_numpy()
         return cls(frame["path"].tolist(), labels, points, scores, fitted)
 
