@@ -210,7 +210,7 @@ def test_ablation_drops_measure_the_region_the_model_reads() -> None:
         p = batch[:, brows].mean(1) / 255.0
         return np.stack([p, 1 - p], axis=1)
 
-    drops = ablation_drops(prob, images, labels, np.zeros(3, dtype=int))
+    drops = ablation_drops(prob, images, labels, np.zeros(3, dtype=int), prob(images))
     assert drops.shape == (3, len(REGIONS))
     assert (drops.argmax(1) == REGIONS.index("brows")).all()
     others = np.delete(drops, REGIONS.index("brows"), axis=1)

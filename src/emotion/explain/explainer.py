@@ -169,7 +169,7 @@ def explain_all(
         }
     rows = regions.label_rows
     if len(rows):
-        drops = ablation_drops(prob, images[rows], regions.labels, targets[rows])
+        drops = ablation_drops(prob, images[rows], regions.labels, targets[rows], probs[rows])
         picked = {m: all_maps[m][rows] for m in (*ex.params.methods, "random")}
         summary["patterns"] = pattern_table(
             ex.params, classes, picked, drops, regions.labels, targets[rows]

@@ -74,16 +74,17 @@ def region_shares(maps: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.
 
 
 def ablation_drops(
-    prob: ProbFn, images: np.ndarray, labels: np.ndarray, targets: np.ndarray
+    prob: ProbFn, images: np.ndarray, labels: np.ndarray, targets: np.ndarray, intact: np.ndarray
 ) -> np.ndarray:
     """Per image and region: fall in the explained class's probability when the region is
-    filled with the image mean (one batch of images x regions)."""
+    filled with the image mean (one batch of images x regions); ``intact`` holds the images'
+    probabilities already computed."""
     batch = np.repeat(images[:, None], len(REGIONS), axis=1).copy()
+    fill = np.broadcast_to(images.mean(axis=(1, 2))[:, None, None], images.shape)
     for j, name in enumerate(REGIONS):
         inside = labels == REGION_LABELS[name]
-        fill = np.broadcast_to(images.mean(axis=(1, 2))[:, None, None], images.shape)
         batch[:, j][inside] = fill[inside]
-    base = prob(images)[np.arange(len(images)), targets]
+    base = intact[np.arange(len(images)), targets]
     blanked = prob(batch.reshape(-1, *images.shape[1:])).reshape(len(images), len(REGIONS), -1)
     return base[:, None] - blanked[np.arange(len(images)), :, targets]
 
