@@ -69,6 +69,8 @@ TINY_TRAIN = {
     "freeze_backbone_epochs": 0,
     "backbone_lr": 3e-3,
     "head_lr": 3e-3,
+    "optimizer": "adamw",
+    "momentum": 0.9,
     "weight_decay": 1e-4,
     "warmup_epochs": 0.5,
     "label_smoothing": 0.05,
@@ -198,6 +200,17 @@ def test_freezing_trains_only_the_head_then_everything_with_discriminative_lrs(
     assert lrs["head"] / lrs["backbone"] == pytest.approx(10.0)
     decay = {g["name"]: g["weight_decay"] for g in trainer.optimizer.param_groups}
     assert decay == {"backbone": 1e-4, "backbone_no_decay": 0.0, "head": 1e-4, "head_no_decay": 0.0}
+
+
+def test_sgd_is_nesterov_over_the_same_groups_and_learns(packed: Path, tmp_path: Path) -> None:
+    cfg = tiny_config(optimizer="sgd", momentum=0.8, backbone_lr=0.05, head_lr=0.05, epochs=4)
+    trainer = make_trainer(packed, tmp_path, cfg)
+    assert type(trainer.optimizer) is torch.optim.SGD
+    groups = {g["name"]: g for g in trainer.optimizer.param_groups}
+    assert {(g["nesterov"], g["momentum"]) for g in groups.values()} == {(True, 0.8)}
+    assert groups["backbone"]["weight_decay"] == 1e-4
+    assert groups["backbone_no_decay"]["weight_decay"] == 0.0
+    assert trainer.fit().best["val_accuracy"] > 0.9
 
 
 def test_param_groups_cover_every_parameter_once() -> None:

@@ -42,6 +42,8 @@ class TrainParams(Section):
     freeze_backbone_epochs: Annotated[int, Field(ge=0)]
     backbone_lr: Annotated[float, Field(gt=0.0)]
     head_lr: Annotated[float, Field(gt=0.0)]
+    optimizer: Literal["adamw", "sgd"]
+    momentum: Annotated[float, Field(ge=0.0, lt=1.0)]
     weight_decay: NonNegativeFloat
     warmup_epochs: NonNegativeFloat
     label_smoothing: Annotated[float, Field(ge=0.0, lt=1.0)]

@@ -1,11 +1,11 @@
 """The training loop: the original report's recipe on the fast data path, with resume and DDP.
 
-Recipe: optional frozen-backbone phase (head only), then discriminative learning rates; AdamW
-(timm factory); linear warmup + cosine decay per step (timm scheduler); MixUp + label smoothing
-(timm Mixup) with class-weighted soft-target cross-entropy; gradient clipping; EMA of weights
-(timm ModelEmaV3), validating raw and EMA weights and keeping the better; early stopping on
-validation macro-F1. Every epoch reseeds its RNGs from (seed, epoch), so a resumed run replays
-exactly what an uninterrupted one would have done.
+Recipe: optional frozen-backbone phase (head only), then discriminative learning rates; AdamW or
+SGD with Nesterov momentum (``train.optimizer``, timm factory); linear warmup + cosine decay per
+step (timm scheduler); MixUp + label smoothing (timm Mixup) with class-weighted soft-target
+cross-entropy; gradient clipping; EMA of weights (timm ModelEmaV3), validating raw and EMA weights
+and keeping the better; early stopping on validation macro-F1. Every epoch reseeds its RNGs from
+(seed, epoch), so a resumed run replays exactly what an uninterrupted one would have done.
 
 Resume state (``last.pth``, and ``best.pth`` for the best weights so far) lives in ``state_dir``,
 outside the stage's DVC outputs; :meth:`Trainer.fit` always ends by writing ``best_model.pth``
@@ -198,11 +198,11 @@ class Trainer:
         return model.to(memory_format=torch.channels_last) if self.params.channels_last else model
 
     def _optimisation(self) -> tuple[torch.optim.Optimizer, CosineLRScheduler]:
-        """AdamW over discriminative param groups; per-step warmup + cosine decay."""
+        """``train.optimizer`` over discriminative param groups; per-step warmup + cosine decay."""
         p = self.params
         groups = param_groups(self.model, p.backbone_lr, p.head_lr, p.weight_decay)
         optimizer = create_optimizer_v2(
-            groups, opt="adamw", lr=p.head_lr, weight_decay=p.weight_decay
+            groups, opt=p.optimizer, lr=p.head_lr, weight_decay=p.weight_decay, momentum=p.momentum
         )
         scheduler = CosineLRScheduler(
             optimizer,
