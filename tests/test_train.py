@@ -26,6 +26,7 @@ from emotion.training.model import (
     set_backbone_trainable,
 )
 from emotion.training.params import ModelParams, TrainParams
+from emotion.training.sam import SharpnessAwareAscent, frozen_norm_statistics
 from emotion.training.tensordata import (
     BatchAugment,
     Preprocess,
@@ -72,6 +73,7 @@ TINY_TRAIN = {
     "optimizer": "adamw",
     "momentum": 0.9,
     "weight_decay": 1e-4,
+    "sam_rho": 0.0,
     "warmup_epochs": 0.5,
     "label_smoothing": 0.05,
     "mixup_alpha": 0.2,
@@ -211,6 +213,60 @@ def test_sgd_is_nesterov_over_the_same_groups_and_learns(packed: Path, tmp_path:
     assert groups["backbone"]["weight_decay"] == 1e-4
     assert groups["backbone_no_decay"]["weight_decay"] == 0.0
     assert trainer.fit().best["val_accuracy"] > 0.9
+
+
+def test_sam_ascent_moves_rho_along_the_gradient_and_restores_bit_for_bit() -> None:
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.Linear(3, 2))
+    net[0].bias.requires_grad_(False)  # a frozen parameter has no gradient: never moved
+    before = [p.detach().clone() for p in net.parameters()]
+    (net(torch.randn(5, 4)) ** 2).sum().mul(8.0).backward()  # a loss scaled by 8, as fp16 AMP does
+    grads = [p.grad / 8.0 for p in net.parameters() if p.grad is not None]
+    norm = torch.linalg.vector_norm(torch.stack([g.norm() for g in grads]))
+    ascent = SharpnessAwareAscent(list(net.parameters()), rho=0.05)
+    assert ascent.ascend(grad_scale=8.0)
+    moved = [p.detach() - b for p, b in zip(net.parameters(), before, strict=True)]
+    assert torch.equal(moved[1], torch.zeros_like(moved[1]))
+    expected = [0.05 * g / norm for g in grads]
+    for got, want in zip([moved[0], *moved[2:]], expected, strict=True):
+        torch.testing.assert_close(got, want)
+    ascent.restore()
+    assert all(torch.equal(p, b) for p, b in zip(net.parameters(), before, strict=True))
+    net[1].weight.grad.fill_(float("inf"))  # an fp16 overflow step: no ascent, weights untouched
+    assert not ascent.ascend(grad_scale=8.0)
+    assert all(torch.equal(p, b) for p, b in zip(net.parameters(), before, strict=True))
+    with pytest.raises(ValueError, match="rho > 0"):
+        SharpnessAwareAscent(list(net.parameters()), rho=0.0)
+
+
+def test_frozen_norm_statistics_keeps_running_stats_and_counters() -> None:
+    bn = torch.nn.BatchNorm2d(3).train()
+    bn(torch.randn(4, 3, 5, 5))
+    stats = [t.clone() for t in (bn.running_mean, bn.running_var, bn.num_batches_tracked)]
+    with frozen_norm_statistics(bn):
+        bn(torch.randn(4, 3, 5, 5) * 3 + 1)
+    after = (bn.running_mean, bn.running_var, bn.num_batches_tracked)
+    assert all(torch.equal(a, b) for a, b in zip(after, stats, strict=True))
+    assert bn.momentum == 0.1
+    bn(torch.randn(4, 3, 5, 5) * 3 + 1)
+    assert not torch.equal(bn.running_mean, stats[0])
+
+
+def test_sam_steps_take_two_passes_count_batch_norm_once_and_learn(
+    packed: Path, tmp_path: Path
+) -> None:
+    cfg = tiny_config(sam_rho=0.05, epochs=4)
+    trainer = make_trainer(packed, tmp_path / "sam", cfg)
+    forwards = []
+    trainer.model.register_forward_hook(lambda *_: forwards.append(1))
+    first_bn = next(m for m in trainer.model.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    trainer.train_epoch(0, lambda n: None)
+    assert len(forwards) == 2 * trainer.steps
+    assert int(first_bn.num_batches_tracked) == trainer.steps
+    plain = make_trainer(packed, tmp_path / "plain", tiny_config(epochs=4))
+    plain.train_epoch(0, lambda n: None)
+    assert not torch.equal(plain.model.head[-1].weight, trainer.model.head[-1].weight)
+    assert make_trainer(packed, tmp_path / "fit", cfg).fit().best["val_accuracy"] > 0.9
 
 
 def test_param_groups_cover_every_parameter_once() -> None:

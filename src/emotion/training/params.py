@@ -45,6 +45,7 @@ class TrainParams(Section):
     optimizer: Literal["adamw", "sgd"]
     momentum: Annotated[float, Field(ge=0.0, lt=1.0)]
     weight_decay: NonNegativeFloat
+    sam_rho: NonNegativeFloat
     warmup_epochs: NonNegativeFloat
     label_smoothing: Annotated[float, Field(ge=0.0, lt=1.0)]
     mixup_alpha: NonNegativeFloat

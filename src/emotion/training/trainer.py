@@ -1,11 +1,12 @@
 """The training loop: the original report's recipe on the fast data path, with resume and DDP.
 
 Recipe: optional frozen-backbone phase (head only), then discriminative learning rates; AdamW or
-SGD with Nesterov momentum (``train.optimizer``, timm factory); linear warmup + cosine decay per
-step (timm scheduler); MixUp + label smoothing (timm Mixup) with class-weighted soft-target
-cross-entropy; gradient clipping; EMA of weights (timm ModelEmaV3), validating raw and EMA weights
-and keeping the better; early stopping on validation macro-F1. Every epoch reseeds its RNGs from
-(seed, epoch), so a resumed run replays exactly what an uninterrupted one would have done.
+SGD with Nesterov momentum (``train.optimizer``, timm factory), optionally sharpness-aware
+(``train.sam_rho``); linear warmup + cosine decay per step (timm scheduler); MixUp + label
+smoothing (timm Mixup) with class-weighted soft-target cross-entropy; gradient clipping; EMA of
+weights (timm ModelEmaV3), validating raw and EMA weights and keeping the better; early stopping
+on validation macro-F1. Every epoch reseeds its RNGs from (seed, epoch), so a resumed run replays
+exactly what an uninterrupted one would have done.
 
 Resume state (``last.pth``, and ``best.pth`` for the best weights so far) lives in ``state_dir``,
 outside the stage's DVC outputs; :meth:`Trainer.fit` always ends by writing ``best_model.pth``
@@ -53,6 +54,7 @@ from emotion.training.model import (
     set_backbone_trainable,
 )
 from emotion.training.params import ModelParams, TrainParams
+from emotion.training.sam import SharpnessAwareAscent, frozen_norm_statistics
 from emotion.training.tensordata import (
     BatchAugment,
     Preprocess,
@@ -163,7 +165,7 @@ class Trainer:
                 f"train.batch_size {params.batch_size} is larger than the training split per"
                 f" process ({len(train)} images / {ctx.world} process(es)); lower it"
             )
-        self.optimizer, self.scheduler = self._optimisation()
+        self.optimizer, self.scheduler, self.sam = self._optimisation()
         self.ema = (
             ModelEmaV3(self.model, decay=params.ema_decay, use_warmup=True)
             if params.ema_decay > 0
@@ -197,8 +199,11 @@ class Trainer:
         model = build_model(self.model_params, num_classes).to(self.device)
         return model.to(memory_format=torch.channels_last) if self.params.channels_last else model
 
-    def _optimisation(self) -> tuple[torch.optim.Optimizer, CosineLRScheduler]:
-        """``train.optimizer`` over discriminative param groups; per-step warmup + cosine decay."""
+    def _optimisation(
+        self,
+    ) -> tuple[torch.optim.Optimizer, CosineLRScheduler, SharpnessAwareAscent | None]:
+        """``train.optimizer`` over discriminative param groups; per-step warmup + cosine decay;
+        SAM's ascent with ``train.sam_rho`` > 0."""
         p = self.params
         groups = param_groups(self.model, p.backbone_lr, p.head_lr, p.weight_decay)
         optimizer = create_optimizer_v2(
@@ -213,7 +218,8 @@ class Trainer:
             warmup_prefix=True,
             t_in_epochs=False,
         )
-        return optimizer, scheduler
+        sam = SharpnessAwareAscent(list(self.model.parameters()), p.sam_rho) if p.sam_rho else None
+        return optimizer, scheduler, sam
 
     # ------------------------------------------------------------------ state
 
@@ -290,15 +296,27 @@ class Trainer:
             return self.model
         return DistributedDataParallel(self.model, find_unused_parameters=frozen)
 
-    def _step(
+    def _backward(
         self, net: torch.nn.Module, x: torch.Tensor, soft: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """One optimiser step (AMP, clipping, schedule, EMA); returns (logits, loss, grad norm)."""
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Forward (autocast) and backward of the class-weighted soft-target loss, fresh grads."""
         with torch.autocast(self.device.type, dtype=self.amp, enabled=self.amp is not None):
             logits = net(x)
         loss = soft_cross_entropy(logits, soft, self.class_weights)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
+        return logits, loss
+
+    def _step(
+        self, net: torch.nn.Module, x: torch.Tensor, soft: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One optimiser step (AMP, SAM, clipping, schedule, EMA); returns (logits, loss, grad
+        norm) of the pass at the current weights."""
+        logits, loss = self._backward(net, x, soft)
+        if self.sam is not None and self.sam.ascend(self.scaler.get_scale()):
+            with frozen_norm_statistics(self.model):
+                self._backward(net, x, soft)
+            self.sam.restore()
         self.scaler.unscale_(self.optimizer)
         self.grad_norms.add()
         grad_norm = torch.nn.utils.clip_grad_norm_(
