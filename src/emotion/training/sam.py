@@ -29,19 +29,19 @@ class SharpnessAwareAscent:
         self._saved: list[tuple[nn.Parameter, torch.Tensor]] = []
 
     @torch.no_grad()
-    def ascend(self, grad_scale: float = 1.0) -> bool:
-        """Move to ``w + rho * g / ||g||`` (``g`` = gradient / ``grad_scale``); False if g is 0 or
-        not finite (an fp16 overflow step the scaler will skip), leaving the weights as they are."""
+    def ascend(self) -> bool:
+        """Move to ``w + rho * g / ||g||``; False if g is 0 or not finite (an fp16 overflow step
+        the scaler will skip), leaving the weights as they are. The direction is the same for
+        scaled (AMP) and unscaled gradients, so this runs before ``GradScaler.unscale_``."""
         with_grad = [p for p in self.params if p.grad is not None]
         if not with_grad:
             return False
-        norm = torch.linalg.vector_norm(torch.stack([p.grad.float().norm() for p in with_grad]))
-        norm = float(norm) / grad_scale
+        grads = [p.grad for p in with_grad]
+        norm = float(torch.nn.utils.get_total_norm(grads))
         if not (norm > 0 and math.isfinite(norm)):
             return False
         self._saved = [(p, p.detach().clone()) for p in with_grad]
-        for p in with_grad:
-            p.add_(p.grad, alpha=self.rho / (norm * grad_scale))
+        torch._foreach_add_(with_grad, grads, alpha=self.rho / norm)
         return True
 
     @torch.no_grad()
@@ -56,15 +56,14 @@ class SharpnessAwareAscent:
 def frozen_norm_statistics(model: nn.Module) -> Iterator[None]:
     """Batch-norm running statistics stay as they are (SAM's second pass must not count twice)."""
     norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    momenta = [m.momentum for m in norms]
-    tracked = [m.num_batches_tracked.clone() for m in norms if m.num_batches_tracked is not None]
+    momenta = {m: m.momentum for m in norms}
+    counters = {m: n.clone() for m in norms if (n := m.num_batches_tracked) is not None}
     for m in norms:
         m.momentum = 0.0
     try:
         yield
     finally:
-        for m, momentum in zip(norms, momenta, strict=True):
+        for m, momentum in momenta.items():
             m.momentum = momentum
-        counters = [m for m in norms if m.num_batches_tracked is not None]
-        for m, count in zip(counters, tracked, strict=True):
+        for m, count in counters.items():
             m.num_batches_tracked.copy_(count)

@@ -313,7 +313,7 @@ class Trainer:
         """One optimiser step (AMP, SAM, clipping, schedule, EMA); returns (logits, loss, grad
         norm) of the pass at the current weights."""
         logits, loss = self._backward(net, x, soft)
-        if self.sam is not None and self.sam.ascend(self.scaler.get_scale()):
+        if self.sam is not None and self.sam.ascend():
             with frozen_norm_statistics(self.model):
                 self._backward(net, x, soft)
             self.sam.restore()
