@@ -3,8 +3,17 @@
 from __future__ import annotations
 
 import io
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
 import numpy as np
 import torch
 from PIL import Image
@@ -66,3 +75,43 @@ def fer_crop(size: int = IMAGE_SIZE) -> Image.Image:
     """A FER-style tight grayscale face crop: the astronaut's face box, resized to ``size``."""
     x, y, w, h = ASTRONAUT_FACE
     return astronaut().crop((x, y, x + w, y + h)).convert("L").resize((size, size))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def emotion_serve(*args: str, log: Path | None = None) -> Iterator[tuple[str, subprocess.Popen]]:
+    """``emotion serve ARGS`` in a subprocess; yields its base URL once /health answers.
+
+    Its output goes to ``log`` (a temp file by default), so a long run never blocks on a pipe.
+    """
+    port = free_port()
+    scheme = "https" if "--ssl-certfile" in args else "http"
+    cmd = [sys.executable, "-m", "emotion.tools.cli", "serve", "--port", str(port), *args]
+    url = f"{scheme}://127.0.0.1:{port}"
+    verify: ssl.SSLContext | bool = True
+    if scheme == "https":
+        verify = ssl.create_default_context(cafile=args[args.index("--ssl-certfile") + 1])
+    with tempfile.TemporaryDirectory() as tmp:
+        log = log or Path(tmp) / "serve.log"
+        with log.open("w") as out:
+            proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, text=True)
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    if httpx.get(f"{url}/health", verify=verify, timeout=2).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                assert proc.poll() is None, log.read_text()
+                assert time.monotonic() < deadline, "emotion serve did not start"
+                time.sleep(0.2)
+            yield url, proc
+        finally:
+            proc.terminate()
+            proc.wait(30)

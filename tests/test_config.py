@@ -244,3 +244,41 @@ def test_the_cli_starts_without_the_ml_stack() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def _check(params: Path) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "emotion.tools.cli", "check", "--params", str(params)]
+    return subprocess.run(cmd, capture_output=True, text=True)
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (("ingest:\n", "ingest:\n  source: data/raw/x\n"), "found key 'source' a second time"),
+        (("name: emotion_cnn_s", "name: resnet9000"), "'resnet9000' is not a timm model"),
+    ],
+)
+def test_check_refuses_duplicate_keys_and_unknown_backbones(
+    repo: Path, tmp_path: Path, edit: tuple[str, str], message: str
+) -> None:
+    text = (repo / "params.yaml").read_text()
+    assert edit[0] in text
+    target = tmp_path / "params.yaml"
+    target.write_text(text.replace(*edit, 1))
+    done = _check(target)
+    assert done.returncode == 2
+    assert message in done.stderr
+    assert "Traceback" not in done.stderr
+    assert _check(repo / "params.yaml").returncode == 0
+
+
+def test_a_key_set_twice_is_refused(repo: Path, tmp_path: Path) -> None:
+    target = tmp_path / "params.yaml"
+    target.write_text((repo / "params.yaml").read_text())
+    cmd = [sys.executable, "-m", "emotion.tools.cli", "profile", "use", "fer2013-cpu",
+           "--set", "train.epochs=3", "--set", "train.epochs=4", "--params", str(target),
+           "--profiles-dir", str(repo / "profiles")]  # fmt: skip
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    assert done.returncode == 2
+    assert "--set train.epochs is given twice" in done.stderr
+    assert target.read_text() == (repo / "params.yaml").read_text()

@@ -28,7 +28,7 @@ from emotion.core.facedetect import Face
 from emotion.core.tta import TestTimeAugmentation
 from emotion.export.contract import ModelContract
 from emotion.serve import ServeSettings, create_app
-from emotion.serve.faces import detection_scale
+from emotion.serve.faces import detection_scale, detection_size
 from emotion.serve.launcher import serve_in_thread
 from emotion.serve.uploads import ENVELOPE_BYTES, read_image_bytes
 
@@ -178,7 +178,8 @@ def test_detection_upscale_rule() -> None:
     assert detection_scale(48, 48) == pytest.approx(128 / 48)
     assert detection_scale(512, 512) == 1.0
     assert detection_scale(400, 40) == pytest.approx(1024 / 400)  # the long side caps it
-    assert detection_scale(4000, 20) == 1.0  # never downscaled
+    assert detection_scale(4000, 20) == pytest.approx(1024 / 4000)  # downscaled to 1024
+    assert detection_size(32767, 2) == (1024, 1)  # OpenCV in mediapipe fails at 32,767 px
 
 
 def test_exif_orientation_is_applied_before_detection(client: TestClient) -> None:
@@ -231,7 +232,13 @@ def test_health_and_metadata(client: TestClient, model_dir: Path) -> None:
     assert meta["opset"] == 17
     assert meta["source"]["model_name"] == "emotion_cnn_s"
     assert "CPUExecutionProvider" in meta["providers"]
-    assert meta["limits"] == {"max_upload_bytes": 2**20, "max_pixels": MAX_PIXELS}
+    assert meta["limits"] == {
+        "max_upload_bytes": 2**20,
+        "max_pixels": MAX_PIXELS,
+        "max_side": ServeSettings.max_side,
+        "max_in_flight": ServeSettings.max_in_flight,
+        "max_faces": ServeSettings.max_faces,
+    }
 
 
 def test_web_page_and_its_assets_are_served(client: TestClient) -> None:
@@ -427,7 +434,7 @@ def test_an_endless_body_is_cut_off_at_the_limit(content_type: str, preamble: by
     headers = [(b"content-type", content_type.encode())]
     scope = {"type": "http", "method": "POST", "headers": headers}
     with pytest.raises(HTTPException) as caught:
-        asyncio.run(read_image_bytes(Request(scope, receive), max_bytes=2**20))
+        asyncio.run(read_image_bytes(Request(scope, receive), max_bytes=2**20, timeout=30))
     assert caught.value.status_code == 413
     assert received <= 2**20 * 4 / 3 + ENVELOPE_BYTES + 2 * chunk
 

@@ -8,13 +8,10 @@ import io
 import json
 import logging
 import os
-import socket
 import ssl
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -29,7 +26,7 @@ from emotion.serve import ServeSettings, create_app
 from emotion.serve.launcher import check_tls
 from emotion.serve.saliency import OcclusionSaliency
 
-from .serve_fixtures import FACE_MODEL, astronaut, encode, export_tiny_model
+from .serve_fixtures import FACE_MODEL, astronaut, emotion_serve, encode, export_tiny_model
 
 CLIENT = Path(__file__).resolve().parents[1] / "client"
 
@@ -90,6 +87,20 @@ def test_occlusion_saliency_finds_the_region_a_model_depends_on() -> None:
     assert values[:20].max() == 0.0  # the rows above the region do not matter
 
 
+def test_explanations_go_through_the_model_in_bounded_batches() -> None:
+    """A ten-crop model sees batch x 10 views per call, never all 1,210 at once."""
+    sizes: list[int] = []
+
+    def probabilities(grays: np.ndarray) -> np.ndarray:
+        sizes.append(len(grays))
+        return np.full((len(grays), 6), 1 / 6)
+
+    saliency = OcclusionSaliency(batch=16)
+    saliency.saliency(np.zeros((48, 48), np.uint8), 0, 0.5, probabilities)
+    assert max(sizes) == 16
+    assert sum(sizes) == len(saliency.positions(48))
+
+
 def test_explain_returns_the_saliency_png_aligned_to_the_classified_crop(
     client: TestClient,
 ) -> None:
@@ -145,6 +156,7 @@ def test_one_json_access_line_per_request_and_no_image_content(
         "latency_ms",
         "face_found",
         "predicted_class",
+        "faces",
     }
     assert first["method"] == "POST"
     assert first["status"] == 200
@@ -152,40 +164,6 @@ def test_one_json_access_line_per_request_and_no_image_content(
     text = caplog.text
     assert "face.png" not in text
     assert base64.b64encode(png[:64]).decode()[:40] not in text
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@contextmanager
-def emotion_serve(*args: str) -> Iterator[tuple[str, subprocess.Popen]]:
-    """``emotion serve ARGS`` in a subprocess; yields its base URL once /health answers."""
-    port = free_port()
-    scheme = "https" if "--ssl-certfile" in args else "http"
-    cmd = [sys.executable, "-m", "emotion.tools.cli", "serve", "--port", str(port), *args]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    url = f"{scheme}://127.0.0.1:{port}"
-    verify: ssl.SSLContext | bool = True
-    if scheme == "https":
-        verify = ssl.create_default_context(cafile=args[args.index("--ssl-certfile") + 1])
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/health", verify=verify, timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
-            assert time.monotonic() < deadline, "emotion serve did not start"
-            time.sleep(0.2)
-        yield url, proc
-    finally:
-        proc.terminate()
-        proc.wait(30)
 
 
 def scrape(url: str) -> dict[tuple[str, frozenset], float]:

@@ -48,6 +48,14 @@ class Face:
         top = min(max(0, round(cy - side / 2.0)), image_height - side)
         return left, top, left + side, top + side
 
+    def rescaled(self, sx: float, sy: float, image_width: int, image_height: int) -> Face:
+        """This box with x scaled by ``sx`` and y by ``sy``, kept inside the image."""
+        x = min(round(self.x * sx), image_width - 1)
+        y = min(round(self.y * sy), image_height - 1)
+        width = max(1, min(round(self.width * sx), image_width - x))
+        height = max(1, min(round(self.height * sy), image_height - y))
+        return Face(x, y, width, height, self.score)
+
     def as_dict(self) -> dict[str, float]:
         return {
             "x": self.x,

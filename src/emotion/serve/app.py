@@ -1,8 +1,10 @@
 """The HTTP API and web page: ``create_app(settings)`` -> a FastAPI app (run it with uvicorn).
 
 Every error is JSON ``{"detail": "<what is wrong and what to do>"}``: 400 malformed body,
-413 too large (bytes or pixels), 415 unsupported content or image type, 422 unusable input
-(empty, corrupt, missing field, no face found), 500 a bug (logged; the server keeps serving).
+408 body too slow, 413 too large (bytes, pixels or a side), 415 unsupported content or image
+type, 422 unusable input (empty, corrupt, missing field, no face found), 503 every prediction
+slot taken (with ``Retry-After``; :mod:`emotion.serve.admission`), 500 a bug (logged; the server
+keeps serving). A client that disconnects mid-upload is logged as 499, without a traceback.
 """
 
 from __future__ import annotations
@@ -18,19 +20,20 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
 
 from emotion.core.errors import DataError
+from emotion.serve.admission import RETRY_AFTER, Admission, ServerBusyError
 from emotion.serve.client import ISOLATION_HEADERS, PRECACHE, ClientFiles
 from emotion.serve.images import ImageError
 from emotion.serve.inference import NoFaceError, Predictor
 from emotion.serve.observability import ServingMetrics, install
 from emotion.serve.schemas import (
     ErrorResponse,
-    FaceBox,
+    FaceResult,
     HealthResponse,
     MetadataResponse,
     PredictResponse,
-    Saliency,
 )
 from emotion.serve.settings import ServeSettings
 from emotion.serve.uploads import FIELD, JSON_FIELD, read_image_bytes
@@ -61,7 +64,9 @@ PREDICT_BODY = {
         },
     },
 }
-ERRORS = {code: {"model": ErrorResponse} for code in (400, 413, 415, 422)}
+ERRORS = {code: {"model": ErrorResponse} for code in (400, 408, 413, 415, 422, 503)}
+#: status logged for a client that went away before its request was read (nginx's convention)
+CLIENT_CLOSED = 499
 
 
 def _error(status: int, detail: str) -> JSONResponse:
@@ -76,6 +81,16 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(NoFaceError)
     async def no_face(_: Request, exc: NoFaceError) -> JSONResponse:
         return _error(422, str(exc))
+
+    @app.exception_handler(ServerBusyError)
+    async def busy(_: Request, exc: ServerBusyError) -> JSONResponse:
+        return JSONResponse(
+            {"detail": str(exc)}, status_code=503, headers={"Retry-After": str(RETRY_AFTER)}
+        )
+
+    @app.exception_handler(ClientDisconnect)
+    async def client_gone(_: Request, __: ClientDisconnect) -> JSONResponse:
+        return _error(CLIENT_CLOSED, "the client disconnected before its upload was complete")
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -170,11 +185,13 @@ def _add_info_routes(
     async def index() -> str:
         return index_html
 
-    @app.get("/health")
     async def health() -> HealthResponse:
         return HealthResponse(
             status="ok", variant=model.variant, face_detection=predictor.detects_faces
         )
+
+    app.get("/health")(health)
+    app.head("/health", include_in_schema=False)(health)  # load balancers' probes use HEAD
 
     @app.get("/metadata")
     async def metadata() -> MetadataResponse:
@@ -189,12 +206,16 @@ def _add_info_routes(
             limits={
                 "max_upload_bytes": settings.max_upload_bytes,
                 "max_pixels": settings.max_pixels,
+                "max_side": settings.max_side,
+                "max_in_flight": settings.max_in_flight,
+                "max_faces": settings.max_faces,
             },
         )
 
 
 def _add_predict_route(app: FastAPI, predictor: Predictor, settings: ServeSettings) -> None:
     """``POST /predict``: an uploaded image (multipart or JSON base64) -> probabilities."""
+    admission = Admission(settings.max_in_flight)
 
     @app.post("/predict", responses=ERRORS, openapi_extra={"requestBody": PREDICT_BODY})
     async def predict(
@@ -203,21 +224,26 @@ def _add_predict_route(app: FastAPI, predictor: Predictor, settings: ServeSettin
         explain: Annotated[
             bool, Query(description="true: add the occlusion saliency of the predicted class")
         ] = False,
+        all_faces: Annotated[
+            bool, Query(description="true: every face in `faces` (at most the server's limit)")
+        ] = False,
     ) -> PredictResponse:
-        """Emotion probabilities for the (largest) face in an uploaded image."""
-        data = await read_image_bytes(request, settings.max_upload_bytes)
-        result = await run_in_threadpool(predictor.predict_bytes, data, detect_face, explain)
+        """Emotion probabilities for the largest face in an uploaded image (or every face)."""
+        max_faces = settings.max_faces if all_faces else 1
+        with admission.slot():
+            data = await read_image_bytes(request, settings.max_upload_bytes, settings.body_timeout)
+            result = await run_in_threadpool(
+                predictor.predict_bytes, data, detect_face, explain, max_faces
+            )
+        main = result.main
         request.state.prediction = {
-            "face_found": result.face is not None,
-            "predicted_class": result.predicted_class,
+            "face_found": main.face is not None,
+            "predicted_class": main.predicted_class,
+            "faces": len(result.faces),
         }
         return PredictResponse(
-            predictions=result.probabilities,
-            predicted_class=result.predicted_class,
-            confidence=result.confidence,
+            **FaceResult.of(main).model_dump(),
             processing_time=result.processing_time,
-            face_detected=result.face is not None,
-            face_box=FaceBox(**result.face.as_dict()) if result.face else None,
-            note=result.note,
-            saliency=Saliency(**result.saliency) if result.saliency else None,
+            face_detected=main.face is not None,
+            faces=[FaceResult.of(face) for face in result.faces] if all_faces else None,
         )

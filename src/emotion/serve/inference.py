@@ -2,7 +2,8 @@
 
 Which pixels are classified:
 
-* the largest detected face, grown by the contract's ``face_margin`` into a square crop;
+* the largest detected face (or the ``max_faces`` largest), each grown by the contract's
+  ``face_margin`` into a square crop, all classified in one batch;
 * no face, image a small square (<= 96 px, sides within 10%): the image is taken to be a face
   crop already (FER-style 48 px crops are), reported with ``face_detected: false`` and a note;
 * no face otherwise: ``NoFaceError`` (HTTP 422), or the whole frame when ``face_fallback`` is on;
@@ -26,7 +27,7 @@ from emotion.core.errors import DataError
 from emotion.core.facedetect import Face
 from emotion.core.tta import TestTimeAugmentation
 from emotion.serve.faces import FaceLocator
-from emotion.serve.images import decode_image
+from emotion.serve.images import DecodeGate, ImageLimits, decode_image
 from emotion.serve.onnx_model import OnnxEmotionModel
 from emotion.serve.saliency import OcclusionSaliency
 from emotion.serve.settings import ServeSettings
@@ -39,10 +40,11 @@ class NoFaceError(DataError):
 
 
 @dataclass(frozen=True)
-class Prediction:
+class FacePrediction:
+    """One classified region: probabilities, the detected face (if any), a note, the saliency."""
+
     probabilities: dict[str, float]
     face: Face | None
-    processing_time: float
     note: str | None = None
     saliency: dict[str, Any] | None = None
 
@@ -53,6 +55,23 @@ class Prediction:
     @property
     def confidence(self) -> float:
         return self.probabilities[self.predicted_class]
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """Every classified face of one image, largest first, and the time they took."""
+
+    faces: list[FacePrediction]
+    processing_time: float
+
+    @property
+    def main(self) -> FacePrediction:
+        """The largest face (the one answered at the top level of ``/predict``)."""
+        return self.faces[0]
+
+
+#: (face or None, note, box to classify in the frame's pixels)
+Region = tuple[Face | None, str | None, tuple[int, ...]]
 
 
 def is_small_square(image: Image.Image) -> bool:
@@ -73,6 +92,8 @@ class Predictor:
         #: the contract's test-time augmentation, or the mode the server was started with
         self.tta = tta if settings.tta is None else TestTimeAugmentation(settings.tta, tta.crop)
         self.saliency = OcclusionSaliency()
+        self.limits = ImageLimits(settings.max_pixels, settings.max_side)
+        self.gate = DecodeGate(settings.large_image_slots)
 
     @classmethod
     def from_settings(cls, settings: ServeSettings) -> Predictor:
@@ -85,66 +106,71 @@ class Predictor:
         return self.faces is not None
 
     def predict_bytes(
-        self, data: bytes, detect_face: bool = True, explain: bool = False
+        self, data: bytes, detect_face: bool = True, explain: bool = False, max_faces: int = 1
     ) -> Prediction:
-        """Decode untrusted bytes (``images.decode_image`` policy) and predict."""
+        """Decode untrusted bytes (``images.decode_image`` policy) and predict; boxes are in
+        the uploaded image's pixels."""
         start = time.perf_counter()
-        image = decode_image(data, self.settings.max_pixels)
-        return self.predict(image, detect_face, explain, start)
+        decoded = decode_image(data, self.limits, self.gate)
+        return self.predict(decoded.image, detect_face, explain, max_faces, start, decoded.scale)
 
     def predict(
         self,
         image: Image.Image,
         detect_face: bool = True,
         explain: bool = False,
+        max_faces: int = 1,
         start: float | None = None,
+        scale: float = 1.0,
     ) -> Prediction:
-        """Probabilities for the face in a decoded RGB image (see the module docstring); with
-        ``explain``, also the occlusion saliency of the predicted class over the crop."""
+        """Probabilities for up to ``max_faces`` faces of a decoded RGB image, largest first (see
+        the module docstring); with ``explain``, also the occlusion saliency of each predicted
+        class over its crop. Boxes are in ``image``'s pixels times ``scale``."""
         start = time.perf_counter() if start is None else start
-        face, note, box = self._region(image, detect_face)
+        regions = self._regions(image, detect_face, max_faces)
         prep = self.model.contract.preprocessing
-        gray = prep.image_to_gray(image.crop(box))
-        probs = self.probabilities(gray[None])[0]
-        saliency = None
-        if explain:
-            x, y, right, bottom = box
-            region = {"x": x, "y": y, "width": right - x, "height": bottom - y}
-            target = int(probs.argmax())
-            saliency = self.saliency.explain(
-                gray, target, float(probs[target]), self.probabilities, region
-            )
-        return Prediction(
-            probabilities=dict(zip(self.model.classes, map(float, probs), strict=True)),
-            face=face,
-            processing_time=time.perf_counter() - start,
-            note=note,
-            saliency=saliency,
-        )
+        grays = np.stack([prep.image_to_gray(image.crop(box)) for _, _, box in regions])
+        probs = self.probabilities(grays)
+        full = (round(image.width * scale), round(image.height * scale))
+        faces = []
+        for (face, note, box), gray, p in zip(regions, grays, probs, strict=True):
+            if face is not None and scale != 1.0:
+                face = face.rescaled(scale, scale, *full)
+            saliency = self._explain(gray, p, box, scale) if explain else None
+            named = dict(zip(self.model.classes, map(float, p), strict=True))
+            faces.append(FacePrediction(named, face, note, saliency))
+        return Prediction(faces, time.perf_counter() - start)
+
+    def _explain(
+        self, gray: np.ndarray, probs: np.ndarray, box: tuple[int, ...], scale: float
+    ) -> dict[str, Any]:
+        x, y, right, bottom = (round(v * scale) for v in box)
+        region = {"x": x, "y": y, "width": right - x, "height": bottom - y}
+        target = int(probs.argmax())
+        return self.saliency.explain(gray, target, float(probs[target]), self.probabilities, region)
 
     def probabilities(self, grays: np.ndarray) -> np.ndarray:
         """uint8 (N, S, S) stored-size faces -> (N, classes) served probabilities."""
         return self.model.probabilities(self.model.contract.preprocessing.views(grays, self.tta))
 
-    def _region(
-        self, image: Image.Image, detect_face: bool
-    ) -> tuple[Face | None, str | None, tuple[int, ...]]:
-        """The face (if any), a note and the box of ``image`` to classify."""
+    def _regions(self, image: Image.Image, detect_face: bool, max_faces: int) -> list[Region]:
+        """The regions of ``image`` to classify: up to ``max_faces`` detected faces, largest
+        first, or the whole frame where the policy allows."""
         whole = (0, 0, *image.size)
         if self.faces is None or not detect_face:
-            return None, "face detection off: classified the whole image", whole
-        face = self.faces.largest(image)
-        if face is not None:
+            return [(None, "face detection off: classified the whole image", whole)]
+        found = self.faces.find(image)[:max_faces]
+        if found:
             margin = self.model.contract.preprocessing.face_margin
-            return face, None, face.crop_box(margin, *image.size)
+            return [(face, None, face.crop_box(margin, *image.size)) for face in found]
         if is_small_square(image):
             note = (
                 f"no face detected; a square image of at most {SMALL_CROP_MAX_SIDE} px is "
                 "taken to be a face crop already"
             )
-            return None, note, whole
+            return [(None, note, whole)]
         if self.settings.face_fallback:
-            return None, "no face detected: classified the whole image", whole
+            return [(None, "no face detected: classified the whole image", whole)]
         raise NoFaceError(
             "no face found in the image; send a closer, frontal, well-lit photo of one "
             "face, or add ?detect_face=false to classify the whole image"

@@ -3,7 +3,10 @@
 Several workers (``workers > 1``) are separate processes, each loading the model; uvicorn needs
 an import string then, so the settings travel in ``EMOTION_SERVE_SETTINGS`` (JSON) and
 :func:`create_app_from_environment` builds each worker's app. Prometheus' multiprocess mode
-sums their metrics (:mod:`emotion.serve.observability`).
+sums their metrics (:mod:`emotion.serve.observability`). Everything that can be wrong with the
+settings (model, face detector, TLS files) is checked once in the parent process before any
+worker starts, so a broken model ends the command with a message instead of workers that
+uvicorn restarts for ever.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import dataclasses
 import json
 import os
 import socket
+import ssl
 import tempfile
 import threading
 import time
@@ -25,7 +29,10 @@ from fastapi import FastAPI
 
 from emotion.core.errors import ConfigError
 from emotion.serve.app import create_app
+from emotion.serve.inference import Predictor
+from emotion.serve.memory import return_freed_memory
 from emotion.serve.observability import MULTIPROCESS_ENV
+from emotion.serve.protocol import ServeConfig
 from emotion.serve.settings import ServeSettings
 
 SETTINGS_ENV = "EMOTION_SERVE_SETTINGS"
@@ -43,6 +50,7 @@ def settings_from_json(text: str) -> ServeSettings:
 
 def create_app_from_environment() -> FastAPI:
     """uvicorn's app factory in each worker process: the settings ``run`` put in the environment."""
+    return_freed_memory()
     return create_app(settings_from_json(os.environ[SETTINGS_ENV]))
 
 
@@ -61,6 +69,15 @@ def check_tls(certfile: Path | None, keyfile: Path | None) -> None:
     for path in (certfile, keyfile):
         if path is not None and not path.is_file():
             raise ConfigError(f"{path}: not found; see the README (Serving, HTTPS) to make one")
+    if certfile is None or keyfile is None:
+        return
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(certfile, keyfile)
+    except (ssl.SSLError, OSError, ValueError) as exc:
+        raise ConfigError(
+            f"{certfile} + {keyfile}: not a PEM certificate and its private key ({exc}); "
+            "see docs/serving.md (HTTPS) to make a matching pair"
+        ) from None
 
 
 def run(
@@ -74,29 +91,43 @@ def run(
 ) -> None:
     """Serve until interrupted (uvicorn's own access log is off: ours has one line per request)."""
     import uvicorn
+    from uvicorn.supervisors import Multiprocess
 
     if workers < 1:
         raise ConfigError(f"--workers must be at least 1, got {workers}")
     check_tls(ssl_certfile, ssl_keyfile)
-    options: dict[str, Any] = {
-        "host": host,
-        "port": port,
-        "access_log": False,
-        "log_config": log_config(),
-        "ssl_certfile": ssl_certfile,
-        "ssl_keyfile": ssl_keyfile,
-    }
-    if workers == 1:
-        uvicorn.run(create_app(settings), **options)
-        return
-    os.environ[SETTINGS_ENV] = settings_to_json(settings)
-    os.environ[MULTIPROCESS_ENV] = tempfile.mkdtemp(prefix="emotion-metrics-")
-    uvicorn.run(
-        "emotion.serve.launcher:create_app_from_environment",
-        factory=True,
-        workers=workers,
-        **options,
+    return_freed_memory()
+    if workers > 1:  # every worker would fail the same way, and uvicorn restarts them for ever
+        Predictor.from_settings(settings).close()
+        os.environ[SETTINGS_ENV] = settings_to_json(settings)
+        os.environ[MULTIPROCESS_ENV] = tempfile.mkdtemp(prefix="emotion-metrics-")
+    app: Any = (
+        create_app(settings)
+        if workers == 1
+        else "emotion.serve.launcher:create_app_from_environment"
     )
+    config = ServeConfig(
+        app,
+        factory=workers > 1,
+        workers=workers,
+        host=host,
+        port=port,
+        access_log=False,
+        log_config=log_config(),
+        ssl_certfile=ssl_certfile,
+        ssl_keyfile=ssl_keyfile,
+        limit_concurrency=settings.max_connections,
+        timeout_keep_alive=settings.keepalive_timeout,
+        timeout_headers=settings.header_timeout,
+    )
+    if workers > 1:
+        Multiprocess(config, sockets=[config.bind_socket()]).run()
+        return
+    config.load_app()
+    server = uvicorn.Server(config)
+    server.run()
+    if not server.started:
+        raise ConfigError(f"the server did not start on {host}:{port}; see the log above")
 
 
 @contextmanager
@@ -109,7 +140,7 @@ def serve_in_thread(app: FastAPI, timeout: float = 30.0) -> Iterator[str]:
 
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
+    server = uvicorn.Server(ServeConfig(app, log_level="warning", access_log=False))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + timeout

@@ -4,6 +4,9 @@ The access line (logger ``emotion.serve.access``) is JSON: method, path, status,
 ``/predict`` whether a face was found and the predicted class; never image bytes or file names.
 Metrics use ``prometheus_client``: request counts by route and status, a latency histogram per
 route, predictions per class, faces found or not, and the served model as a labelled gauge.
+Every label value comes from a fixed set (routes of the app, HTTP's standard methods, status
+codes, the model's classes), so no request can grow ``/metrics``: an unknown method is counted as
+``OTHER``, an unknown path as ``unmatched``.
 With several worker processes (``emotion serve --workers N``) ``PROMETHEUS_MULTIPROC_DIR`` is
 set, and every worker's values are summed into each scrape (the library's multiprocess mode).
 """
@@ -32,6 +35,19 @@ access_log = logging.getLogger("emotion.serve.access")
 MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 #: latency buckets (seconds): a 48 px face takes milliseconds, a 12 MP photo with TTA ~0.1 s
 BUCKETS = (0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+#: HTTP methods counted by name (RFC 9110 and PATCH); any other is ``OTHER``
+METHODS = frozenset(
+    {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"}
+)
+#: longest method name written to the access log (h11 accepts any token as a method)
+LOGGED_METHOD_CHARS = 16
+#: longest path written to the access log
+LOGGED_PATH_CHARS = 256
+
+
+def method_label(method: str) -> str:
+    """``method`` if it is a standard HTTP method, else ``OTHER``."""
+    return method if method in METHODS else "OTHER"
 
 
 class ServingMetrics:
@@ -90,11 +106,11 @@ def install(app: FastAPI, metrics: ServingMetrics) -> None:
 
     def record(request: Request, status: int, latency: float) -> None:
         route = getattr(request.scope.get("route"), "path", "unmatched")
-        metrics.requests.labels(request.method, route, str(status)).inc()
+        metrics.requests.labels(method_label(request.method), route, str(status)).inc()
         metrics.latency.labels(route).observe(latency)
         line: dict[str, Any] = {
-            "method": request.method,
-            "path": request.url.path,
+            "method": request.method[:LOGGED_METHOD_CHARS],
+            "path": request.url.path[:LOGGED_PATH_CHARS],
             "status": status,
             "latency_ms": round(1000 * latency, 2),
         }

@@ -15,6 +15,17 @@ from emotion.core.hashing import sha256_file
 from emotion.export.contract import CONTRACT_FILE, METADATA_KEY, ModelContract
 
 PREFERRED_PROVIDERS = ("CUDAExecutionProvider", "CPUExecutionProvider")
+#: Runs of more model inputs than this give their memory back to the system afterwards: ONNX
+#: Runtime's arena would otherwise keep the largest batch (an explanation's) for the process's
+#: lifetime, while smaller runs reuse it as they are (the fast path).
+SHRINK_ABOVE = 32
+
+
+def _shrinking_run() -> ort.RunOptions:
+    options = ort.RunOptions()
+    devices = "cpu:0;gpu:0" if "CUDAExecutionProvider" in ort.get_available_providers() else "cpu:0"
+    options.add_run_config_entry("memory.enable_memory_arena_shrinkage", devices)
+    return options
 
 
 class OnnxEmotionModel:
@@ -46,7 +57,17 @@ class OnnxEmotionModel:
             )
         available = ort.get_available_providers()
         self.providers = [p for p in PREFERRED_PROVIDERS if p in available]
-        self.session = ort.InferenceSession(str(self.path), providers=self.providers)
+        options = ort.SessionOptions()
+        # no CPU arena: it would keep the largest batch's memory for the process's lifetime
+        options.enable_cpu_mem_arena = True
+        try:
+            self.session = ort.InferenceSession(str(self.path), options, providers=self.providers)
+        except Exception as exc:  # onnxruntime's errors (InvalidProtobuf, Fail, ...) share no base
+            raise DataError(
+                f"{self.path}: ONNX Runtime cannot load it ({type(exc).__name__}: "
+                f"{str(exc).strip()[:300]}); re-export it (`dvc repro export`) or `dvc checkout`"
+            ) from None
+        self._shrinking = _shrinking_run()
         self._check_session()
 
     def _check_session(self) -> None:
@@ -81,7 +102,9 @@ class OnnxEmotionModel:
 
     def logits(self, batch: np.ndarray) -> np.ndarray:
         """float32 (N, C, H, W) model input -> (N, classes) logits."""
-        (logits,) = self.session.run([self.contract.output_name], {self.contract.input_name: batch})
+        options = self._shrinking if len(batch) > SHRINK_ABOVE else None
+        feeds = {self.contract.input_name: batch}
+        (logits,) = self.session.run([self.contract.output_name], feeds, options)
         return logits
 
     def probabilities(self, views: np.ndarray) -> np.ndarray:

@@ -2,10 +2,11 @@
 
 Why occlusion (Zeiler & Fergus, 2014): it needs only forward passes of the exported ONNX model
 (no gradients, no PyTorch), so it explains exactly what is served, int8 and TTA included; it is
-deterministic (LIME and SHAP sample); and all occluded copies go through onnxruntime as one
-batch. Each square patch of the stored-size face is set to mid-grey in turn; a pixel's saliency
-is the mean drop of the predicted class's (calibrated, TTA-averaged) probability over the
-patches covering it, clipped at 0.
+deterministic (LIME and SHAP sample); and the occluded copies go through onnxruntime in batches
+of ``batch`` faces (so a ten-crop model's ~1,200 views never go through at once, which bounds the
+memory an explanation takes). Each square patch of the stored-size face is set to mid-grey in
+turn; a pixel's saliency is the mean drop of the predicted class's (calibrated, TTA-averaged)
+probability over the patches covering it, clipped at 0.
 """
 
 from __future__ import annotations
@@ -26,11 +27,13 @@ ProbabilityFn = Callable[[np.ndarray], np.ndarray]
 
 @dataclass(frozen=True)
 class OcclusionSaliency:
-    """Patch side and stride in stored-size pixels, and the grey level of the occluder."""
+    """Patch side and stride in stored-size pixels, the grey level of the occluder, and how many
+    occluded faces go through the model at once."""
 
     patch: int = 8
     stride: int = 4
     fill: int = 128
+    batch: int = 8
 
     def positions(self, size: int) -> list[tuple[int, int]]:
         """(top, left) of every patch: a regular grid whose last row/column meets the edge."""
@@ -50,7 +53,12 @@ class OcclusionSaliency:
     ) -> np.ndarray:
         """float (S, S) >= 0: mean drop of class ``target``'s probability from ``base`` (its
         probability on the unoccluded face) per pixel."""
-        drops = base - probabilities(self.occluded(gray))[:, target]
+        copies = self.occluded(gray)
+        chunks = [
+            probabilities(copies[i : i + self.batch])[:, target]
+            for i in range(0, len(copies), self.batch)
+        ]
+        drops = base - np.concatenate(chunks)
         total = np.zeros(gray.shape, dtype=np.float64)
         count = np.zeros(gray.shape, dtype=np.float64)
         for drop, (top, left) in zip(drops, self.positions(gray.shape[0]), strict=True):

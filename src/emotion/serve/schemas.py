@@ -31,15 +31,37 @@ class Saliency(BaseModel):
     seconds: float
 
 
-class PredictResponse(BaseModel):
+class FaceResult(BaseModel):
+    """One classified face (or the whole image, when no face was used)."""
+
     predictions: dict[str, float] = Field(description="probability per class, summing to 1")
     predicted_class: str
     confidence: float
-    processing_time: float = Field(description="seconds spent decoding, detecting, classifying")
-    face_detected: bool
     face_box: FaceBox | None = None
     note: str | None = Field(None, description="why the whole image was classified, if it was")
     saliency: Saliency | None = Field(None, description="with ?explain=true")
+
+    @classmethod
+    def of(cls, face: Any) -> FaceResult:
+        """From an ``inference.FacePrediction``."""
+        return cls(
+            predictions=face.probabilities,
+            predicted_class=face.predicted_class,
+            confidence=face.confidence,
+            face_box=FaceBox(**face.face.as_dict()) if face.face else None,
+            note=face.note,
+            saliency=Saliency(**face.saliency) if face.saliency else None,
+        )
+
+
+class PredictResponse(FaceResult):
+    """The largest face at the top level; with ``?all_faces=true`` every face in ``faces``."""
+
+    processing_time: float = Field(description="seconds spent decoding, detecting, classifying")
+    face_detected: bool
+    faces: list[FaceResult] | None = Field(
+        None, description="with ?all_faces=true: every face, largest first (at most --max-faces)"
+    )
 
 
 class ErrorResponse(BaseModel):

@@ -1,4 +1,4 @@
-"""What ``create_app`` needs to know: model, variant, face policy and input limits."""
+"""What ``emotion serve`` needs to know: model, variant, face policy, input and load limits."""
 
 from __future__ import annotations
 
@@ -15,11 +15,21 @@ DEFAULT_CLIENT_DIR = Path("client")
 
 @dataclass(frozen=True)
 class ServeSettings:
-    """Server settings (the ``emotion serve`` options, minus host and port).
+    """Server settings (the ``emotion serve`` options, minus host, port, workers and TLS); the
+    defaults here are the command's defaults.
 
     ``face_fallback`` classifies the whole frame when no face is found instead of answering 422;
+    ``max_faces`` bounds the faces one ``/predict?all_faces=true`` classifies;
     ``tta`` overrides the contract's test-time augmentation (``None``: as the model was evaluated);
     ``client_dir`` holds the on-device client served at ``/app/``.
+
+    Limits (docs/serving.md): an upload may have at most ``max_upload_mb`` bytes, ``max_pixels``
+    pixels and a side of ``max_side`` px; at most ``max_in_flight`` predictions per worker
+    process are admitted at once (the rest get 503 with ``Retry-After``), and at most
+    ``large_image_slots`` of them decode an image of more than 4 MP at a time; at most
+    ``max_connections`` open connections per worker. Timeouts, in seconds: a request's line and
+    headers (``header_timeout``, also an idle new connection), its body (``body_timeout``, the
+    whole upload) and an idle keep-alive connection (``keepalive_timeout``).
     """
 
     model_dir: Path = Path("models")
@@ -29,16 +39,31 @@ class ServeSettings:
     face_model: Path = DEFAULT_FACE_MODEL
     max_upload_mb: float = 10.0
     max_pixels: int = 40_000_000
+    max_side: int = 16_384
+    max_faces: int = 10
     tta: TTAMode | None = None
     client_dir: Path = DEFAULT_CLIENT_DIR
+    max_in_flight: int = 8
+    large_image_slots: int = 2
+    max_connections: int = 256
+    header_timeout: float = 10.0
+    body_timeout: float = 30.0
+    keepalive_timeout: float = 5.0
 
     def __post_init__(self) -> None:
         if self.variant not in VARIANTS:
             raise ConfigError(f"variant must be one of {VARIANTS}, got {self.variant!r}")
         if self.tta is not None and self.tta not in TTA_VIEWS:
             raise ConfigError(f"tta must be one of {sorted(TTA_VIEWS)}, got {self.tta!r}")
-        if self.max_upload_mb <= 0 or self.max_pixels <= 0:
-            raise ConfigError("max_upload_mb and max_pixels must be positive")
+        positive = (
+            "max_upload_mb max_pixels max_side max_faces max_in_flight large_image_slots"
+            " max_connections"
+            " header_timeout body_timeout keepalive_timeout"
+        )
+        for name in positive.split():
+            if not getattr(self, name) > 0:
+                flag = name.replace("_", "-")
+                raise ConfigError(f"--{flag} must be positive, got {getattr(self, name)!r}")
 
     @property
     def max_upload_bytes(self) -> int:

@@ -3,11 +3,14 @@
 Two encodings: ``multipart/form-data`` with a ``file`` part, or ``application/json`` with
 ``{"image_base64": "..."}`` (a ``data:image/...;base64,`` prefix is allowed). The image may be
 at most ``max_bytes``; the body gets 64 KiB of envelope on top (and 4/3 of the image for base64)
-and is cut off with 413 as soon as it exceeds that, so nothing unbounded is buffered.
+and is cut off with 413 as soon as it exceeds that, so nothing unbounded is buffered. The whole
+body must arrive within ``timeout`` seconds (408 otherwise), so a client trickling bytes cannot
+hold a slot; a client that disconnects mid-upload raises ``ClientDisconnect`` (logged as 499).
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import json
@@ -28,9 +31,15 @@ USAGE = (
 )
 
 
+#: the rest of an abandoned body is not read: the connection closes after the answer
+CLOSE = {"Connection": "close"}
+
+
 def _too_large(max_bytes: int) -> HTTPException:
     return HTTPException(
-        413, f"upload exceeds the {max_bytes / 2**20:g} MiB limit; send a smaller image"
+        413,
+        f"upload exceeds the {max_bytes / 2**20:g} MiB limit; send a smaller image",
+        headers=CLOSE,
     )
 
 
@@ -45,8 +54,20 @@ async def _limited(
         yield chunk
 
 
-async def read_image_bytes(request: Request, max_bytes: int) -> bytes:
-    """The uploaded image's bytes; HTTPException (400/413/415/422) naming any problem."""
+async def read_image_bytes(request: Request, max_bytes: int, timeout: float) -> bytes:
+    """The uploaded image's bytes; HTTPException (400/408/413/415/422) naming any problem."""
+    try:
+        async with asyncio.timeout(timeout):
+            return await _read(request, max_bytes)
+    except TimeoutError:
+        raise HTTPException(
+            408,
+            f"the request body did not arrive within {timeout:g} s; send it in one go",
+            headers=CLOSE,
+        ) from None
+
+
+async def _read(request: Request, max_bytes: int) -> bytes:
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     declared = request.headers.get("content-length", "")
     if declared == "0":
@@ -90,7 +111,9 @@ async def _from_json(body: AsyncGenerator[bytes, None]) -> bytes:
         raise HTTPException(422, f"the request body is empty; {USAGE}")
     try:
         payload = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except RecursionError:
+        raise HTTPException(400, f"JSON body is nested too deeply; {USAGE}") from None
+    except ValueError as exc:  # malformed JSON, bad UTF-8, an integer of too many digits
         raise HTTPException(400, f"body is not valid JSON ({exc}); {USAGE}") from None
     if not isinstance(payload, dict) or JSON_FIELD not in payload:
         raise HTTPException(422, f"JSON body has no '{JSON_FIELD}' field; {USAGE}")

@@ -4,6 +4,7 @@ and the on-device client."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -12,8 +13,9 @@ from emotion.core.atomic import write_text
 from emotion.core.config import PARAMS_FILE
 from emotion.core.errors import EmotionError
 from emotion.core.tta import TTA_VIEWS
+from emotion.serve.settings import VARIANTS, ServeSettings
 from emotion.tools import pr_report, profiles
-from emotion.tools.datasets import add_dataset
+from emotion.tools.datasets import GIB, SizeLimits, add_dataset
 from emotion.tools.params_file import load_params
 from emotion.tools.runcache import push_run_cache
 
@@ -41,7 +43,10 @@ def _profile(args: argparse.Namespace) -> None:
 
 
 def _check(args: argparse.Namespace) -> None:
-    load_params(args.params)
+    from emotion.training.model import check_backbone  # imports timm: only for this command
+
+    params = load_params(args.params)
+    check_backbone(params.model)
     print(f"{args.params}: OK")
 
 
@@ -50,7 +55,8 @@ def _fetch_face_model(args: argparse.Namespace) -> None:
 
 
 def _dataset(args: argparse.Namespace) -> None:
-    dvc_file = add_dataset(args.source, args.name)
+    limits = SizeLimits(int(args.max_gb * GIB), args.max_files, args.max_ratio)
+    dvc_file = add_dataset(args.source, args.name, limits=limits)
     print(
         f"{dvc_file}: tracked by DVC and staged in git. Next: point ingest.source at"
         f" {dvc_file.with_suffix('').as_posix()} (e.g. `emotion profile use fer2013-cpu`),"
@@ -63,20 +69,27 @@ def _push_run_cache(args: argparse.Namespace) -> None:
     print(f"run-cache: {entries} entries; {pushed} more file(s) pushed")
 
 
-def _serve(args: argparse.Namespace) -> None:
-    from emotion.serve import ServeSettings, launcher  # heavy imports only for this command
+#: ``emotion serve``'s limits and timeouts: (ServeSettings field, type, help), per worker
+SERVE_LIMITS = (
+    ("max_upload_mb", float, "request body limit, MiB"),
+    ("max_pixels", int, "image size limit, checked from the header before decoding"),
+    ("max_side", int, "longest image side, px"),
+    ("max_faces", int, "most faces one /predict?all_faces=true classifies"),
+    ("max_in_flight", int, "predictions admitted at once; more get 503 with Retry-After"),
+    ("large_image_slots", int, "images over 4 MP decoded at once; others wait their turn"),
+    ("max_connections", int, "open connections; requests beyond get 503"),
+    ("header_timeout", float, "seconds for a request's line and headers (and a new connection)"),
+    ("body_timeout", float, "seconds for a whole upload"),
+    ("keepalive_timeout", float, "seconds an idle keep-alive connection stays open"),
+)
+#: ``emotion serve`` options that are ServeSettings fields of the same name (dashes for ``_``)
+SERVE_SETTINGS = tuple(f.name for f in dataclasses.fields(ServeSettings))
 
-    settings = ServeSettings(
-        model_dir=args.model_dir,
-        variant=args.variant,
-        detect_face=args.detect_face,
-        face_fallback=args.face_fallback,
-        face_model=args.face_model,
-        max_upload_mb=args.max_upload_mb,
-        max_pixels=args.max_pixels,
-        tta=args.tta,
-        **({"client_dir": args.client_dir} if args.client_dir else {}),
-    )
+
+def _serve(args: argparse.Namespace) -> None:
+    from emotion.serve import launcher  # heavy imports only for this command
+
+    settings = ServeSettings(**{name: getattr(args, name) for name in SERVE_SETTINGS})
     launcher.run(
         settings,
         host=args.host,
@@ -89,7 +102,6 @@ def _serve(args: argparse.Namespace) -> None:
 
 def _client(args: argparse.Namespace) -> None:
     from emotion.serve.client import ClientFiles
-    from emotion.serve.settings import ServeSettings
 
     default = ServeSettings()
     files = ClientFiles.collect(
@@ -136,7 +148,9 @@ def _add_profile(sub: Subparsers) -> None:
 
 
 def _add_check(sub: Subparsers) -> None:
-    check = sub.add_parser("check", help="validate params.yaml against the schema")
+    check = sub.add_parser(
+        "check", help="validate params.yaml: schema, duplicate keys, the model name in timm"
+    )
     check.add_argument("--params", type=Path, default=Path(PARAMS_FILE))
     check.set_defaults(func=_check)
 
@@ -158,6 +172,17 @@ def _add_dataset(sub: Subparsers) -> None:
     dataset.add_argument("action", choices=["add"])
     dataset.add_argument("source", type=Path, help="an archive, a class-folder tree or a .csv")
     dataset.add_argument("--name", required=True, help="folder name under data/external")
+    limits = SizeLimits()  # its defaults are the options' defaults
+    dataset.add_argument(
+        "--max-gb", type=float, default=limits.max_bytes / GIB, help="most bytes, in GiB"
+    )
+    dataset.add_argument("--max-files", type=int, default=limits.max_files, help="most files")
+    dataset.add_argument(
+        "--max-ratio",
+        type=float,
+        default=limits.max_ratio,
+        help="most bytes unpacked per byte of an archive",
+    )
     dataset.set_defaults(func=_dataset)
 
 
@@ -172,32 +197,34 @@ def _add_push_run_cache(sub: Subparsers) -> None:
 
 
 def _add_serve(sub: Subparsers) -> None:
+    d = ServeSettings  # its field defaults are the options' defaults
     serve = sub.add_parser(
-        "serve", help="serve the exported model: HTTP API (POST /predict) and a web page at /"
+        "serve",
+        help="serve the exported model: HTTP API (POST /predict) and a web page at /",
+        description="Limits and timeouts are per worker process; docs/serving.md says what the"
+        " server guarantees and what to put in front of it.",
     )
-    serve.add_argument("--model-dir", type=Path, default=Path("models"))
-    serve.add_argument("--variant", choices=["fp32", "int8"], default="fp32")
+    serve.add_argument("--model-dir", type=Path, default=d.model_dir)
+    serve.add_argument("--variant", choices=VARIANTS, default=d.variant)
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument(
         "--detect-face",
         action=argparse.BooleanOptionalAction,
-        default=True,
+        default=d.detect_face,
         help="crop the largest detected face before classifying",
     )
     serve.add_argument(
         "--face-fallback",
         action=argparse.BooleanOptionalAction,
-        default=False,
+        default=d.face_fallback,
         help="no face found: classify the whole image instead of answering 422",
     )
-    serve.add_argument("--face-model", type=Path, default=DEFAULT_FACE_MODEL)
-    serve.add_argument("--max-upload-mb", type=float, default=10.0)
-    serve.add_argument("--max-pixels", type=int, default=40_000_000)
+    serve.add_argument("--face-model", type=Path, default=d.face_model)
     serve.add_argument(
         "--tta",
         choices=sorted(TTA_VIEWS),
-        default=None,
+        default=d.tta,
         help="test-time augmentation (default: the model contract's, i.e. as evaluated);"
         " each view is one more model call per image (docs/benchmarks.md)",
     )
@@ -207,11 +234,15 @@ def _add_serve(sub: Subparsers) -> None:
         default=1,
         help="worker processes, each with its own model (docs/benchmarks.md: measured effect)",
     )
+    for name, kind, text in SERVE_LIMITS:
+        flag = "--" + name.replace("_", "-")
+        serve.add_argument(flag, type=kind, default=getattr(d, name), help=text)
     serve.add_argument("--ssl-certfile", type=Path, help="PEM certificate: serve HTTPS")
     serve.add_argument("--ssl-keyfile", type=Path, help="PEM private key of --ssl-certfile")
     serve.add_argument(
         "--client-dir",
         type=Path,
+        default=d.client_dir,
         help="the on-device client served at /app/ (default: client/, npm packages installed)",
     )
     serve.set_defaults(func=_serve)

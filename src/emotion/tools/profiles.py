@@ -20,11 +20,10 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
 from ruamel.yaml import YAML
 
 from emotion.core.atomic import write_text
-from emotion.core.config import PARAMS_FILE, read_yaml
+from emotion.core.config import PARAMS_FILE, parse_yaml, read_yaml
 from emotion.core.errors import ConfigError
 from emotion.tools.params_file import validate_params
 
@@ -97,6 +96,7 @@ def set_key(doc: Any, dotted: str, value: Any, where: str) -> None:
 
 def apply(base_text: str, overlays: Iterable[Overlay], source: str) -> str:
     """``base_text`` (params YAML) with every overlay's keys set; validated, comments kept."""
+    parse_yaml(base_text, source)  # names a duplicate key or bad syntax with its line
     doc = _yaml().load(base_text)
     for keys, where in overlays:
         for key, value in keys.items():
@@ -104,7 +104,7 @@ def apply(base_text: str, overlays: Iterable[Overlay], source: str) -> str:
     buf = io.StringIO()
     _yaml().dump(doc, buf)
     text = buf.getvalue()
-    validate_params(yaml.safe_load(text), source)
+    validate_params(parse_yaml(text, source), source)
     return text
 
 
@@ -137,12 +137,12 @@ def parse_overrides(pairs: list[str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for pair in pairs:
         key, sep, raw = pair.partition("=")
+        key = key.strip()
         if not sep or not key:
             raise ConfigError(f"--set expects key=value, got {pair!r}")
-        try:
-            out[key.strip()] = yaml.safe_load(raw) if raw.strip() else ""
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"--set {key}: value {raw!r} is not valid YAML: {exc}") from None
+        if key in out:
+            raise ConfigError(f"--set {key} is given twice; keep one of them")
+        out[key] = parse_yaml(raw, f"--set {key}") if raw.strip() else ""
     return out
 
 

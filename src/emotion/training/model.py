@@ -49,6 +49,17 @@ def timm_name(name: str) -> str:
     return MODEL_ALIASES.get(name, name)
 
 
+def check_backbone(params: ModelParams) -> str:
+    """The timm name of ``model.name``; ConfigError if timm (or this package) has no such model."""
+    name = timm_name(params.name)
+    if not timm.is_model(name.split(".")[0]):
+        raise ConfigError(
+            f"model.name: '{params.name}' is not a timm model; pick one of timm.list_models()"
+            " (e.g. resnet18, convnext_tiny) or this package's emotion_cnn_s / emotion_cnn_m"
+        )
+    return name
+
+
 def create_backbone(params: ModelParams) -> nn.Module:
     """A headless timm model; pretrained weights come from the hub or ``pretrained_file``.
 
@@ -57,11 +68,7 @@ def create_backbone(params: ModelParams) -> nn.Module:
     fixed token grid (ViT and friends) are built for ``model.image_size`` (timm resamples
     position embeddings of pretrained weights); convolutional models accept any size as they are.
     """
-    name = timm_name(params.name)
-    if not timm.is_model(name.split(".")[0]):
-        raise ConfigError(
-            f"model.name: '{params.name}' is not a timm model (see timm.list_models())"
-        )
+    name = check_backbone(params)
     file = params.pretrained_file
     kwargs = {
         "pretrained": params.pretrained,

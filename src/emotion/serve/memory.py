@@ -1,0 +1,46 @@
+"""Memory a burst of large requests took goes back to the operating system afterwards.
+
+glibc's ``malloc`` raises its mmap threshold each time a large block is freed (up to 32 MiB on
+64-bit), so after a burst of big images later buffers of that size come from the heap, whose
+freed pages the process keeps: RSS stays at the burst's peak. Fixing the threshold (which turns
+the dynamic rule off) makes every block of at least ``MMAP_THRESHOLD`` (image buffers, decodes,
+large model batches) its own mapping, returned on ``free``, while smaller ones stay on the fast
+heap path; fewer arenas bound the heap each thread keeps. ONNX Runtime's arena shrinks after
+large batches for the same reason (:mod:`emotion.serve.onnx_model`). Elsewhere than glibc this
+does nothing.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import logging
+import platform
+
+log = logging.getLogger(__name__)
+
+M_TRIM_THRESHOLD = -1
+M_MMAP_THRESHOLD = -3
+M_ARENA_MAX = -8
+#: blocks of this size and more are mapped on their own
+MMAP_THRESHOLD = 4 * 1024 * 1024
+#: free heap memory above this at the top of the heap is returned at once
+TRIM_THRESHOLD = 1024 * 1024
+#: malloc arenas (glibc's default is 8 per core)
+ARENA_MAX = 2
+
+
+def return_freed_memory() -> bool:
+    """Configure glibc's malloc for a long-running server (see above); False where not glibc."""
+    if platform.libc_ver()[0] != "glibc":
+        return False
+    libc = ctypes.CDLL(ctypes.util.find_library("c"))
+    settings = (
+        (M_MMAP_THRESHOLD, MMAP_THRESHOLD),
+        (M_TRIM_THRESHOLD, TRIM_THRESHOLD),
+        (M_ARENA_MAX, ARENA_MAX),
+    )
+    done = all(libc.mallopt(option, value) == 1 for option, value in settings)
+    if not done:
+        log.warning("glibc mallopt refused a setting; memory may stay at its peak after bursts")
+    return done
