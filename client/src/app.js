@@ -10,7 +10,7 @@ const $ = (id) => document.getElementById(id);
 const ui = {
   camera: $("camera"), file: $("file"), explain: $("explain"), status: $("status"),
   error: $("error"), video: $("video"), view: $("view"), rate: $("rate"),
-  faceInfo: $("face-info"), predicted: $("predicted"), bars: $("bars"),
+  faceInfo: $("face-info"), predicted: $("predicted"), bars: $("bars"), modelInfo: $("model-info"),
 };
 const BASE = new URL("./", document.baseURI).href;
 const API = new URL("../", BASE).href; // emotion serve: the client lives at /app/
@@ -189,6 +189,7 @@ async function start() {
       .then((list) => navigator.serviceWorker.register(`sw.js?v=${list.version}`))
       .catch((err) => console.warn("service worker not registered:", err));
   }
+  fetch(`${BASE}model/model.json`).then((r) => r.json()).then(showTrainingData).catch(() => {});
   try {
     state.pipeline = await Pipeline.create(BASE, VARIANT);
     const c = state.pipeline.classifier;
@@ -200,6 +201,14 @@ async function start() {
   }
   ui.camera.disabled = !navigator.mediaDevices;
   document.body.dataset.ready = state.engine;
+}
+
+/** What the model learned from: its dataset card, carried in model.json. */
+function showTrainingData(contract) {
+  const data = contract.source && contract.source.training_data;
+  if (!data) return;
+  ui.modelInfo.textContent = data.summary;
+  ui.modelInfo.classList.toggle("warning", !data.photos);
 }
 
 window.emotion.ready = start();

@@ -20,11 +20,10 @@ LIMITATIONS = """\
 - **Expressions are not emotions.** The model labels a facial configuration; whether a person
   *feels* that emotion is not observable from a face, and posed, suppressed or culturally
   specific expressions are read the same way.
-- **Six discrete classes.** Real expressions are blends and intensities; `disgust` is dropped
-  (too few FER2013 images), so a disgusted face is given one of the six.
-- **Data bias.** FER2013 faces were collected by web search: ages, skin tones, head poses and
-  lighting are unevenly represented and its labels are noisy (human agreement is ~65%).
-  Accuracy on groups under-represented there is not measured here and is likely lower.
+- **Six discrete classes.** Real expressions are blends and intensities; `disgust` is not one
+  of them, so a disgusted face is given one of the six.
+- **Data bias.** The training data (below) decides whom the model reads well: groups, poses
+  and lighting under-represented there are not measured here and are likely read worse.
 - **Low resolution, grayscale, one face.** 48 px grayscale crops of the largest detected face;
   strong profile views, occlusion (masks, hands) and small faces degrade it.
 - **Calibration holds for data like the validation split.** Confidence was fitted there; on
@@ -128,12 +127,15 @@ def evaluation_section(evaluation: dict[str, Any], export: dict[str, Any]) -> li
 
 
 def details_section(contract: ModelContract, parameters: int) -> list[str]:
-    """Title, model details, uses and limitations."""
+    """Title, what it was trained on, model details, uses and limitations."""
     prep = contract.preprocessing
     name = contract.source.get("model_name", "emotion-model")
+    card = contract.source["training_data"]
+    notice = [] if card["photos"] else [f"> **{card['summary']}**", ""]
     return [
         f"# {name}: facial expression recognition (ONNX)",
         "",
+        *notice,
         "## Model details",
         "",
         f"- Architecture: `{name}` (timm), {parameters:,} parameters, trained from "
@@ -159,11 +161,19 @@ def details_section(contract: ModelContract, parameters: int) -> list[str]:
 
 
 def data_section(contract: ModelContract, data: dict[str, Any]) -> list[str]:
-    """Training data and preprocessing."""
+    """Training data (its card, then what the training split held) and preprocessing."""
     prep = contract.preprocessing
+    card = contract.source["training_data"]
     per_class = ", ".join(f"{c} {n}" for c, n in data["per_class"].items())
+    cite = [f"- Citation: {card['citation']}"] if card.get("citation") else []
     return [
         "## Training data",
+        "",
+        f"**{card['title']}.** {card['description']}",
+        "",
+        f"- Source: {card['source']}",
+        f"- Terms: {card['terms']}",
+        *cite,
         "",
         f"{data['images']:,} training images from {', '.join(f'`{s}`' for s in data['sources'])}"
         f" ({per_class}); {data['augmented']:,} augmented copies, {data['synthetic']:,} "

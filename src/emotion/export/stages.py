@@ -22,6 +22,7 @@ from emotion.core.hashing import sha256_file
 from emotion.core.stage import log, worker_count
 from emotion.core.tta import TestTimeAugmentation
 from emotion.export.contract import CONTRACT_FILE, ModelContract
+from emotion.export.datacard import DataCard
 from emotion.export.latency import measure
 from emotion.export.model_card import model_card, training_data
 from emotion.export.onnx_export import (
@@ -74,10 +75,15 @@ def read_calibration(path: Path) -> tuple[TestTimeAugmentation, float]:
 
 
 def contract_for(
-    trained: TrainedModel, opset: int, face_margin: float, ckpt: Path, calibration: Path
+    trained: TrainedModel,
+    opset: int,
+    face_margin: float,
+    ckpt: Path,
+    calibration: Path,
+    card: DataCard,
 ) -> ModelContract:
-    """The served model's contract: the checkpoint's preprocessing, the face-crop margin, and
-    the evaluate stage's test-time augmentation and temperature."""
+    """The served model's contract: the checkpoint's preprocessing, the face-crop margin, the
+    evaluate stage's test-time augmentation and temperature, and the training data's card."""
     tta, temperature = read_calibration(calibration)
     return ModelContract(
         classes=tuple(trained.classes),
@@ -90,6 +96,7 @@ def contract_for(
             "checkpoint_sha256": sha256_file(ckpt),
             "calibration_sha256": sha256_file(calibration),
             "model_name": trained.params.name,
+            "training_data": card.to_dict(),
         },
     )
 
@@ -116,6 +123,7 @@ def run_export(
     then the model card (``MODEL_CARD.md`` in ``out``; ``train``: the split it was trained on)."""
     threads = worker_count()
     torch.set_num_threads(threads)
+    card = DataCard.load(params.data_card)
     trained = load_trained(model)
     x_test, y_test = model_inputs(data, "test", trained)
     x_val, _ = model_inputs(data, "val", trained)
@@ -137,7 +145,7 @@ def run_export(
         quantize_int8(params, work, x_val)
         sessions["int8"] = ort_session(work / INT8, threads)
         logits["int8"] = ort_logits(sessions["int8"], x_test)
-        contract = contract_for(trained, result.opset, params.face_margin, model, calibration)
+        contract = contract_for(trained, result.opset, params.face_margin, model, calibration, card)
         contract = publish_contract(work, contract, {"fp32": FP32, "int8": INT8})
         files = contract.files
         timings = time_models(trained, sessions, x_test, params)

@@ -7,6 +7,7 @@ const ui = {
   file: $("file"), cameraToggle: $("camera-toggle"), cameraSnap: $("camera-snap"),
   detectFace: $("detect-face"), explain: $("explain"), status: $("status"), error: $("error"), video: $("video"),
   preview: $("preview"), faceInfo: $("face-info"), predicted: $("predicted"), bars: $("bars"),
+  modelInfo: $("model-info"),
 };
 const percent = (p) => `${(100 * p).toFixed(1)}%`;
 
@@ -109,6 +110,17 @@ function snapshot() {
   canvas.getContext("2d").drawImage(ui.video, 0, 0);
   canvas.toBlob((blob) => blob && analyse(blob), "image/jpeg", 0.92);
 }
+
+// What the served model learned from (its dataset card, in model.json via /metadata).
+fetch("/metadata")
+  .then((response) => response.json())
+  .then((meta) => {
+    const data = meta.source && meta.source.training_data;
+    if (!data) return;
+    ui.modelInfo.textContent = data.summary;
+    ui.modelInfo.classList.toggle("warning", !data.photos);
+  })
+  .catch(() => {});
 
 if (navigator.mediaDevices && navigator.mediaDevices.getUserMedia) {
   ui.cameraToggle.hidden = false;
