@@ -14,12 +14,13 @@ SERVE_ARGS ?=
 BASE ?= origin/main
 PLOTS_DIR ?= report-plots
 FER2013_ARCHIVE ?=
+RELEASE ?= release/fer2013-v1
 
 export PATH := $(BIN):$(PATH)
 export DVC_NO_ANALYTICS := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help setup assets repro test test-slow test-all lint format fer2013 serve report clean-venv
+.PHONY: help setup assets repro try test test-slow test-all lint format fer2013 serve report clean-venv
 
 help:  ## list targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -75,6 +76,9 @@ fer2013: setup  ## FER2013_ARCHIVE=path: put FER2013 under DVC (data/external/fe
 
 serve: assets  ## serve models/ at http://127.0.0.1:8000 (SERVE_ARGS="--variant int8 --port 8080")
 	emotion serve $(SERVE_ARGS)
+
+try: assets  ## serve the released real-face model (release/) at http://127.0.0.1:8000: no data, no training
+	emotion serve --model-dir $(RELEASE) $(SERVE_ARGS)
 
 report: setup  ## PR report vs BASE (default origin/main): report.md + HTML plots diff in PLOTS_DIR
 	emotion report --base $(BASE) --out report.md --plots-dir $(PLOTS_DIR)

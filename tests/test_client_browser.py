@@ -114,6 +114,37 @@ def test_uploads_are_classified_on_the_device_as_the_server_does(
     page.context.close()
 
 
+def two_faces() -> bytes:
+    """Two copies of the astronaut side by side: a 1024 x 512 photo with two faces."""
+    from PIL import Image
+
+    pair = Image.new("RGB", (1024, 512), "white")
+    pair.paste(astronaut(), (0, 0))
+    pair.paste(astronaut().transpose(Image.Transpose.FLIP_LEFT_RIGHT), (512, 0))
+    return encode(pair)
+
+
+def test_every_face_on_the_device_matches_the_servers_all_faces(
+    browser: Browser, server: str
+) -> None:
+    page = open_client(browser, server)
+    page.check("#all-faces")
+    png = two_faces()
+    result = choose(page, "pair.png", png)
+    expected = server_predict(server, png, "?all_faces=true")
+    assert len(expected["faces"]) >= 2
+    assert len(result["faces"]) == len(expected["faces"])
+    for got, want in zip(result["faces"], expected["faces"], strict=True):
+        assert_same_prediction({**got, "face_detected": True}, {**want, "face_detected": True})
+    assert page.get_attribute("#view", "data-faces") == str(len(expected["faces"]))
+    page.uncheck("#all-faces")
+    photo = encode(astronaut())
+    single = choose(page, "photo.png", photo)
+    assert single["faces"] is None
+    assert_same_prediction(single, server_predict(server, photo))
+    page.context.close()
+
+
 def test_the_camera_loop_runs_on_the_device_and_matches_the_server_frame_by_frame(
     browser: Browser, server: str
 ) -> None:

@@ -22,7 +22,9 @@ FLOORS = {
     "explain": 4,
     "synth": 4,
     "serve": 4,
-    "tools": 5,
+    "release": 4,
+    "predict": 5,
+    "tools": 6,
 }
 MAX_LINES = 60
 
@@ -96,3 +98,25 @@ def test_functions_are_short(path: Path) -> None:
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
             length = node.end_lineno - node.lineno + 1
             assert length <= MAX_LINES, f"{node.name} is {length} lines"
+
+
+def test_the_released_model_has_one_path() -> None:
+    """`make try` serves, and `emotion predict` defaults to, the same released model folder."""
+    from emotion.serve.settings import RELEASED_MODEL
+
+    makefile = (REPO / "Makefile").read_text()
+    assert f"RELEASE ?= {RELEASED_MODEL.as_posix()}\n" in makefile
+    assert (REPO / RELEASED_MODEL / "model.json").is_file()
+
+
+def test_serve_options_default_to_the_settings_object() -> None:
+    """`emotion serve` restates no default: each option's default is ServeSettings' field."""
+    import dataclasses
+
+    from emotion.serve.settings import ServeSettings
+    from emotion.tools.cli import build_parser
+
+    serve = build_parser()._subparsers._group_actions[0].choices["serve"]
+    defaults = {a.dest: a.default for a in serve._actions}
+    for field in dataclasses.fields(ServeSettings):
+        assert defaults[field.name] == field.default, field.name

@@ -20,7 +20,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from fastapi.testclient import TestClient
 
+from emotion.core.errors import DataError
 from emotion.tools.params_file import STAGE_SECTIONS, all_leaf_keys, stage_leaf_keys
 from emotion.tools.pr_report import is_timing
 
@@ -216,6 +218,64 @@ def test_export_writes_a_model_card_from_the_measured_metrics(project: Path) -> 
         assert entry["sha256"] in body
     for section in ("## Uses", "## Bias, risks and limitations", "## Training data"):
         assert section in body
+    assert (
+        "> **Trained on Procedurally drawn demo faces: not photos of people; not meant for" in body
+    )
+    assert contract["source"]["training_data"]["photos"] is False
+
+
+def test_a_release_of_the_run_verifies_serves_and_refuses_tampering(
+    project: Path, tmp_path: Path
+) -> None:
+    """`emotion release` on the finished demo run: a folder the server and the client load."""
+    from emotion.release.bundle import verify_release
+    from emotion.serve import ServeSettings, create_app
+
+    from .serve_fixtures import FACE_MODEL, astronaut, encode
+
+    out = tmp_path / "release" / "demo-v0"
+    run(["emotion", "release", "--out", str(out)], project)
+    files = verify_release(out)
+    assert set(files) == {"model.onnx", "model.int8.onnx", "model.json", "MODEL_CARD.md",
+                          "params.overlay.yaml", "release.json"}  # fmt: skip
+    sums = run(["sha256sum", "-c", "SHA256SUMS"], out).stdout
+    assert sums.count(": OK") == 6
+    manifest = json.loads((out / "release.json").read_text())
+    head = run(["git", "rev-parse", "HEAD"], project).stdout.strip()
+    assert manifest["commit"] == head
+    assert manifest["training_data"]["name"] == "demo"
+    assert manifest["dataset"]["path"] == "data/raw/demo"
+    assert manifest["dataset"]["md5"].endswith(".dir")
+    lock = yaml.safe_load((project / "dvc.lock").read_text())["stages"]
+    train_out = {o["path"]: o["md5"] for o in lock["train"]["outs"]}
+    assert (
+        manifest["dvc_lock"]["train"]["outs"]["models/best_model.pth"]["md5"]
+        == train_out["models/best_model.pth"]
+    )
+    evaluation = json.loads((project / "metrics/eval.json").read_text())
+    assert manifest["metrics"]["test"]["accuracy"] == evaluation["accuracy"]
+    assert manifest["params_overlay"] == {}  # the tiny run's params are the committed ones
+    card = (out / "MODEL_CARD.md").read_text()
+    assert "## Release `demo-v0`" in card
+    assert head in card
+    settings = ServeSettings(model_dir=out, face_model=FACE_MODEL, client_dir=REPO / "client")
+    with TestClient(create_app(settings)) as client:
+        photo = {"file": ("a.png", encode(astronaut()))}
+        assert client.post("/predict", files=photo).status_code == 200
+        assert client.get("/metadata").json()["source"]["training_data"]["name"] == "demo"
+        for name in ("model.onnx", "model.int8.onnx"):
+            served = client.get(f"/app/model/{name}")
+            assert served.status_code == 200
+            assert served.content == (out / name).read_bytes()
+        assert client.get("/app/model/model.json").json() == json.loads(
+            (out / "model.json").read_text()
+        )
+    (out / "model.int8.onnx").write_bytes((out / "model.int8.onnx").read_bytes() + b"\0")
+    with pytest.raises(DataError, match="SHA-256 differs"):
+        verify_release(out)
+    again = run(["emotion", "release", "--out", str(out)], project, check=False)
+    assert again.returncode == 2
+    assert "already exists" in again.stderr
 
 
 def test_occluding_the_most_salient_patch_costs_the_prediction_more_than_a_random_one(

@@ -177,9 +177,9 @@ def test_small_square_without_a_face_counts_as_a_face_crop(client: TestClient) -
 def test_detection_upscale_rule() -> None:
     assert detection_scale(48, 48) == pytest.approx(128 / 48)
     assert detection_scale(512, 512) == 1.0
-    assert detection_scale(400, 40) == pytest.approx(1024 / 400)  # the long side caps it
-    assert detection_scale(4000, 20) == pytest.approx(1024 / 4000)  # downscaled to 1024
-    assert detection_size(32767, 2) == (1024, 1)  # OpenCV in mediapipe fails at 32,767 px
+    assert detection_scale(1000, 40) == pytest.approx(2048 / 1000)  # the long side caps it
+    assert detection_scale(4000, 20) == pytest.approx(2048 / 4000)  # downscaled to 2048
+    assert detection_size(32767, 2) == (2048, 1)  # OpenCV in mediapipe fails at 32,767 px
 
 
 def test_exif_orientation_is_applied_before_detection(client: TestClient) -> None:

@@ -11,7 +11,9 @@ const ui = {
   camera: $("camera"), file: $("file"), explain: $("explain"), status: $("status"),
   error: $("error"), video: $("video"), view: $("view"), rate: $("rate"),
   faceInfo: $("face-info"), predicted: $("predicted"), bars: $("bars"), modelInfo: $("model-info"),
+  allFaces: $("all-faces"),
 };
+const MAX_FACES = 10; // as emotion serve's --max-faces default: every face, up to this many
 const BASE = new URL("./", document.baseURI).href;
 const API = new URL("../", BASE).href; // emotion serve: the client lives at /app/
 const VARIANT = new URLSearchParams(location.search).get("variant") ?? "fp32"; // ?variant=int8
@@ -53,15 +55,17 @@ async function serverPredict(image) {
   const canvas = new OffscreenCanvas(image.width, image.height);
   canvas.getContext("2d").putImageData(image, 0, 0);
   body.append("file", await canvas.convertToBlob({ type: "image/png" }), "frame.png");
-  const query = ui.explain.checked ? "?explain=true" : "";
-  const response = await fetch(`${API}predict${query}`, { method: "POST", body });
+  const query = new URLSearchParams();
+  if (ui.explain.checked) query.set("explain", "true");
+  if (ui.allFaces.checked) query.set("all_faces", "true");
+  const response = await fetch(`${API}predict?${query}`, { method: "POST", body });
   const json = await response.json();
   return response.ok ? json : { error: json.detail ?? `HTTP ${response.status}` };
 }
 
 async function analyze(image) {
   if (state.engine === "server" || ui.explain.checked) return serverPredict(image);
-  return state.pipeline.analyze(image);
+  return state.pipeline.analyze(image, ui.allFaces.checked ? MAX_FACES : 1);
 }
 
 function frameRate() {
@@ -79,12 +83,22 @@ async function draw(image, result) {
   const box = result.face_box;
   delete ui.view.dataset.faceBox;
   delete ui.view.dataset.saliency;
+  ctx.lineWidth = Math.max(2, Math.round(Math.min(image.width, image.height) / 150));
+  ctx.font = `${Math.max(12, 6 * ctx.lineWidth)}px system-ui, sans-serif`;
+  for (const face of (result.faces ?? []).slice(1)) { // the other faces, each with its class
+    if (!face.face_box) continue;
+    const b = face.face_box;
+    ctx.strokeStyle = "#ffd166";
+    ctx.strokeRect(b.x, b.y, b.width, b.height);
+    ctx.fillStyle = "#ffd166";
+    ctx.fillText(`${face.predicted_class} ${percent(face.confidence)}`, b.x, Math.max(12, b.y - 4));
+  }
   if (box) {
-    ctx.lineWidth = Math.max(2, Math.round(Math.min(image.width, image.height) / 150));
     ctx.strokeStyle = "#00e676";
     ctx.strokeRect(box.x, box.y, box.width, box.height);
     ui.view.dataset.faceBox = JSON.stringify(box);
   }
+  ui.view.dataset.faces = String(result.faces ? result.faces.length : box ? 1 : 0);
   if (result.saliency) await drawSaliency(ui.view, result.saliency);
 }
 

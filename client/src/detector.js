@@ -1,15 +1,71 @@
 // BlazeFace (the server's model file) through mediapipe Tasks for Web, with the server's policy
-// (emotion.serve.faces): small images are upscaled (Pillow bilinear) so the shorter side is
-// 128 px (longer side at most 1024 px), the largest face wins, its box is mapped back.
+// (emotion.serve.faces): the frame is upscaled (Pillow bilinear) so the shorter side is at least
+// 128 px and the longer at most 2048 px, boxes are mapped back, overlapping ones merged, the
+// largest first; for every face, overlapping tiles of the frame are searched too.
 
 import { resizeRGBA, roundHalfEven } from "./contract.js";
 
 const DETECTOR_SIDE = 128;
-const MAX_UPSCALED_SIDE = 1024;
+const MAX_DETECTOR_SIDE = 2048;
+const MIN_TILE = 192;
 
+/**
+ * Resize factor before detection: shorter side up to 128 px, longer side at most 2048 px. The
+ * server also decodes uploads to at most 2048 px; the browser keeps a larger photo whole (its
+ * answer can then differ slightly from the server's), so a factor under 1 is not applied here.
+ */
 export function detectionScale(width, height) {
-  const scale = Math.min(DETECTOR_SIDE / Math.min(width, height), MAX_UPSCALED_SIDE / Math.max(width, height));
-  return Math.max(1, scale);
+  const up = Math.max(1, DETECTOR_SIDE / Math.min(width, height));
+  return Math.max(1, Math.min(up, MAX_DETECTOR_SIDE / Math.max(width, height)));
+}
+
+/** The size the detector sees a frame at (each side >= 1 px), as the server computes it. */
+export function detectionSize(width, height) {
+  const scale = detectionScale(width, height);
+  return [Math.max(1, roundHalfEven(width * scale)), Math.max(1, roundHalfEven(height * scale))];
+}
+
+/** Overlapping square tiles [left, top, right, bottom] (emotion.serve.faces.tiles). */
+export function tiles(width, height) {
+  const side = Math.min(width, height);
+  const boxes = [];
+  for (const tile of new Set([side, Math.floor(side / 2)])) {
+    if (tile < MIN_TILE || (tile === side && width === height)) continue;
+    const step = Math.floor(tile / 2);
+    const starts = (extent) => {
+      const s = new Set();
+      for (let v = 0; v <= extent - tile; v += step) s.add(v);
+      s.add(extent - tile);
+      return [...s].sort((a, b) => a - b);
+    };
+    for (const y of starts(height)) for (const x of starts(width)) boxes.push([x, y, x + tile, y + tile]);
+  }
+  return boxes;
+}
+
+function overlap(a, b) {
+  const w = Math.min(a.x + a.width, b.x + b.width) - Math.max(a.x, b.x);
+  const h = Math.min(a.y + a.height, b.y + b.height) - Math.max(a.y, b.y);
+  return (Math.max(0, w) * Math.max(0, h)) / Math.max(1, Math.min(a.width * a.height, b.width * b.height));
+}
+
+/** One box per face, keeping `kept` (emotion.serve.faces.merge). */
+export function merge(faces, kept = [], threshold = 0.5) {
+  const out = [...kept];
+  for (const face of [...faces].sort((a, b) => b.score - a.score)) {
+    if (out.every((other) => overlap(face, other) <= threshold)) out.push(face);
+  }
+  return out;
+}
+
+function cropImage(image, [left, top, right, bottom]) {
+  const width = right - left;
+  const out = new Uint8ClampedArray(width * (bottom - top) * 4);
+  for (let y = top; y < bottom; y++) {
+    const start = (y * image.width + left) * 4;
+    out.set(image.data.subarray(start, start + width * 4), (y - top) * width * 4);
+  }
+  return new ImageData(out, width, bottom - top);
 }
 
 export class FaceLocator {
@@ -42,29 +98,33 @@ export class FaceLocator {
     return faces.sort((a, b) => b.score - a.score);
   }
 
-  /** The largest face in an RGBA ImageData (pixel box in it), or null. */
-  largest(image) {
-    const { width, height } = image;
-    const scale = detectionScale(width, height);
-    let probe = image;
-    if (scale > 1) {
-      const w = roundHalfEven(width * scale);
-      const h = roundHalfEven(height * scale);
-      probe = new ImageData(resizeRGBA(image.data, width, height, w, h, "bilinear"), w, h);
+  /** Faces in an RGBA ImageData, largest first; `tiled` also searches overlapping tiles. */
+  find(image, tiled = false) {
+    let faces = merge(this.detectAt(image, 0, 0));
+    if (tiled) {
+      const found = tiles(image.width, image.height)
+        .flatMap((box) => this.detectAt(cropImage(image, box), box[0], box[1]));
+      faces = merge(found, faces);
     }
-    const faces = this.detect(probe);
-    if (faces.length === 0) return null;
-    const face = faces.reduce((best, f) => (f.width * f.height > best.width * best.height ? f : best));
-    if (scale === 1) return face;
-    const x = roundHalfEven(face.x / scale);
-    const y = roundHalfEven(face.y / scale);
-    return {
-      x,
-      y,
-      width: Math.min(roundHalfEven(face.width / scale), width - x),
-      height: Math.min(roundHalfEven(face.height / scale), height - y),
-      score: face.score,
-    };
+    return faces.sort((a, b) => b.width * b.height - a.width * a.height);
+  }
+
+  /** Faces of `image` at the detector's size, mapped back and shifted by (left, top). */
+  detectAt(image, left, top) {
+    const { width, height } = image;
+    const [w, h] = detectionSize(width, height);
+    const probe = w === width && h === height
+      ? image
+      : new ImageData(resizeRGBA(image.data, width, height, w, h, "bilinear"), w, h);
+    const sx = width / w;
+    const sy = height / h;
+    return this.detect(probe).map((f) => ({
+      x: roundHalfEven(f.x * sx) + left,
+      y: roundHalfEven(f.y * sy) + top,
+      width: Math.max(1, roundHalfEven(f.width * sx)),
+      height: Math.max(1, roundHalfEven(f.height * sy)),
+      score: f.score,
+    }));
   }
 
   close() {

@@ -1,6 +1,7 @@
 // One frame -> emotion probabilities on this device, with the server's rules for which pixels are
-// classified (emotion.serve.inference): the largest face grown by the contract's margin; no face
-// but a small square image (<= 96 px, sides within 10%): taken to be a face crop already.
+// classified (emotion.serve.inference): the largest face (or every face, up to a limit) grown by
+// the contract's margin; no face but a small square image (<= 96 px, sides within 10%): taken to
+// be a face crop already.
 
 import { Classifier } from "./classifier.js";
 import { Contract } from "./contract.js";
@@ -42,37 +43,44 @@ export class Pipeline {
 
   /**
    * An RGBA ImageData -> the same fields as POST /predict (plus timings in ms), or
-   * `{ error }` when no face is found and the image is not a small square crop.
+   * `{ error }` when no face is found and the image is not a small square crop. With
+   * `maxFaces` > 1 (POST /predict?all_faces=true) also `faces`: every face, largest first.
    */
-  async analyze(image) {
+  async analyze(image, maxFaces = 1) {
     const t0 = performance.now();
-    const face = this.faces.largest(image);
+    const found = this.faces.find(image, maxFaces > 1).slice(0, maxFaces);
     const t1 = performance.now();
-    let region = image.data;
-    let width = image.width;
-    let height = image.height;
-    let note = null;
-    if (face) {
-      const box = this.contract.cropBox(face, image.width, image.height);
-      region = cropRGBA(image, box.left, box.top, box.side);
-      width = height = box.side;
+    let regions;
+    if (found.length) {
+      regions = found.map((face) => {
+        const box = this.contract.cropBox(face, image.width, image.height);
+        return { face, note: null, rgba: cropRGBA(image, box.left, box.top, box.side), side: box.side };
+      });
     } else if (isSmallSquare(image.width, image.height)) {
-      note = `no face detected; a square image of at most ${SMALL_CROP_MAX_SIDE} px is taken to be a face crop already`;
+      const note = `no face detected; a square image of at most ${SMALL_CROP_MAX_SIDE} px is taken to be a face crop already`;
+      regions = [{ face: null, note, rgba: image.data, width: image.width, height: image.height }];
     } else {
       return { error: "no face found; face the camera, or choose a closer, well-lit photo of one face" };
     }
-    const inputs = this.contract.inputs(this.contract.sourceGray(region, width, height));
-    const probs = this.contract.probabilities(await this.classifier.logits(inputs));
+    const faces = [];
+    for (const r of regions) {
+      const gray = this.contract.sourceGray(r.rgba, r.side ?? r.width, r.side ?? r.height);
+      const probs = this.contract.probabilities(await this.classifier.logits(this.contract.inputs(gray)));
+      const predictions = Object.fromEntries(this.contract.classes.map((c, k) => [c, probs[k]]));
+      const top = this.contract.classes[probs.indexOf(Math.max(...probs))];
+      faces.push({
+        predictions,
+        predicted_class: top,
+        confidence: predictions[top],
+        face_box: r.face && { ...r.face, score: Math.round(r.face.score * 1e4) / 1e4 },
+        note: r.note,
+      });
+    }
     const t2 = performance.now();
-    const predictions = Object.fromEntries(this.contract.classes.map((c, i) => [c, probs[i]]));
-    const top = this.contract.classes[probs.indexOf(Math.max(...probs))];
     return {
-      predictions,
-      predicted_class: top,
-      confidence: predictions[top],
-      face_detected: face !== null,
-      face_box: face && { ...face, score: Math.round(face.score * 1e4) / 1e4 },
-      note,
+      ...faces[0],
+      face_detected: found.length > 0,
+      faces: maxFaces > 1 ? faces : null,
       timings: { detect_ms: t1 - t0, classify_ms: t2 - t1 },
     };
   }

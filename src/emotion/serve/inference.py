@@ -2,8 +2,9 @@
 
 Which pixels are classified:
 
-* the largest detected face (or the ``max_faces`` largest), each grown by the contract's
-  ``face_margin`` into a square crop, all classified in one batch;
+* the largest detected face, or with ``max_faces > 1`` the largest faces found in the frame and
+  in overlapping tiles of it (group photos), each grown by the contract's ``face_margin`` into a
+  square crop, all classified in one batch;
 * no face, image a small square (<= 96 px, sides within 10%): the image is taken to be a face
   crop already (FER-style 48 px crops are), reported with ``face_detected: false`` and a note;
 * no face otherwise: ``NoFaceError`` (HTTP 422), or the whole frame when ``face_fallback`` is on;
@@ -159,7 +160,7 @@ class Predictor:
         whole = (0, 0, *image.size)
         if self.faces is None or not detect_face:
             return [(None, "face detection off: classified the whole image", whole)]
-        found = self.faces.find(image)[:max_faces]
+        found = self.faces.find(image, tiled=max_faces > 1)[:max_faces]
         if found:
             margin = self.model.contract.preprocessing.face_margin
             return [(face, None, face.crop_box(margin, *image.size)) for face in found]

@@ -11,6 +11,8 @@ from emotion.core.tta import TTA_VIEWS, TTAMode
 
 VARIANTS = ("fp32", "int8")
 DEFAULT_CLIENT_DIR = Path("client")
+#: The real-face model this repository ships (``emotion release``; docs/release.md)
+RELEASED_MODEL = Path("release/fer2013-v1")
 
 
 @dataclass(frozen=True)

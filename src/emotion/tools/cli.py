@@ -13,7 +13,8 @@ from emotion.core.atomic import write_text
 from emotion.core.config import PARAMS_FILE
 from emotion.core.errors import EmotionError
 from emotion.core.tta import TTA_VIEWS
-from emotion.serve.settings import VARIANTS, ServeSettings
+from emotion.predict import FORMATS
+from emotion.serve.settings import RELEASED_MODEL, VARIANTS, ServeSettings
 from emotion.tools import pr_report, profiles
 from emotion.tools.datasets import GIB, SizeLimits, add_dataset
 from emotion.tools.params_file import load_params
@@ -97,6 +98,39 @@ def _serve(args: argparse.Namespace) -> None:
         workers=args.workers,
         ssl_certfile=args.ssl_certfile,
         ssl_keyfile=args.ssl_keyfile,
+    )
+
+
+def _predict(args: argparse.Namespace) -> None:
+    from emotion.predict.batch import predict_paths  # heavy imports only for this command
+
+    settings = ServeSettings(
+        model_dir=args.model_dir,
+        variant=args.variant,
+        detect_face=args.detect_face,
+        face_model=args.face_model,
+        tta=args.tta,
+    )
+    summary = predict_paths(
+        args.paths,
+        settings,
+        fmt=args.format,
+        out=args.out,
+        fps=args.fps,
+        max_faces=args.max_faces,
+    )
+    print(summary.text(), file=sys.stderr)
+    if summary.failed:
+        raise EmotionError(f"{len(summary.failed)} input(s) could not be read; see above")
+
+
+def _release(args: argparse.Namespace) -> None:
+    from emotion.release.bundle import make_release  # reads DVC's state: only for this command
+
+    out = make_release(args.project, args.out, force=args.force)
+    print(
+        f"{out}: released; check it with `cd {out} && sha256sum -c SHA256SUMS`, serve it with"
+        f" `emotion serve --model-dir {out}`, and commit it (or publish the folder)"
     )
 
 
@@ -248,6 +282,49 @@ def _add_serve(sub: Subparsers) -> None:
     serve.set_defaults(func=_serve)
 
 
+def _add_predict(sub: Subparsers) -> None:
+    predict = sub.add_parser(
+        "predict",
+        help="every face in images, folders (recursive) and videos -> JSON lines or CSV",
+        description="Runs the same pipeline as `emotion serve` on each input and writes one"
+        " record per face (box, probabilities, top class) to stdout or --out; a summary goes to"
+        " stderr. Unreadable inputs are reported and the rest still run (exit 2 if any failed).",
+    )
+    predict.add_argument("paths", nargs="+", type=Path, help="image or video files, folders")
+    predict.add_argument(
+        "--model-dir",
+        type=Path,
+        default=RELEASED_MODEL,
+        help=f"an exported model folder (default: the released real-face model, {RELEASED_MODEL})",
+    )
+    predict.add_argument("--variant", choices=VARIANTS, default=ServeSettings.variant)
+    predict.add_argument("--face-model", type=Path, default=ServeSettings.face_model)
+    predict.add_argument(
+        "--detect-face",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="classify detected faces (off: each whole image)",
+    )
+    predict.add_argument("--tta", choices=sorted(TTA_VIEWS), default=None)
+    predict.add_argument("--format", choices=FORMATS, default="jsonl")
+    predict.add_argument("--out", type=Path, help="output file (default: stdout)")
+    predict.add_argument("--fps", type=float, default=1.0, help="video frames sampled per second")
+    predict.add_argument("--max-faces", type=int, default=ServeSettings.max_faces)
+    predict.set_defaults(func=_predict)
+
+
+def _add_release(sub: Subparsers) -> None:
+    release = sub.add_parser(
+        "release",
+        help="write a finished run's model as a self-contained folder: ONNX fp32 + int8,"
+        " model.json, model card with provenance, params overlay, SHA256SUMS",
+    )
+    release.add_argument("--out", type=Path, required=True, help="e.g. release/fer2013-v2")
+    release.add_argument("--project", type=Path, default=Path(), help="the run's DVC project")
+    release.add_argument("--force", action="store_true", help="replace an existing --out")
+    release.set_defaults(func=_release)
+
+
 def _add_client(sub: Subparsers) -> None:
     client = sub.add_parser(
         "client",
@@ -287,6 +364,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_dataset(sub)
     _add_push_run_cache(sub)
     _add_serve(sub)
+    _add_predict(sub)
+    _add_release(sub)
     _add_client(sub)
     _add_report(sub)
     return parser
