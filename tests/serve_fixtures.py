@@ -22,6 +22,7 @@ from skimage import data as skdata
 from emotion.core.preprocessing import PreprocessingContract
 from emotion.core.tta import TestTimeAugmentation
 from emotion.export.contract import ModelContract
+from emotion.export.datacard import DataCard
 from emotion.export.onnx_export import export_onnx, publish_contract
 from emotion.export.quantize import quantize
 from emotion.training.model import build_model, normalization
@@ -34,6 +35,7 @@ IMAGE_SIZE = 48
 ASTRONAUT_FACE = (177, 82, 95, 95)
 TEMPERATURE = 0.37  #: the test model's softmax temperature (any value but 1 proves it is applied)
 FACE_MODEL = Path(__file__).resolve().parents[1] / "assets" / "face_detection_short_range.tflite"
+DEMO_CARD = Path(__file__).resolve().parents[1] / "datasets" / "demo.yaml"
 
 
 def export_tiny_model(out: Path, seed: int = 0) -> Path:
@@ -53,7 +55,11 @@ def export_tiny_model(out: Path, seed: int = 0) -> Path:
         tta=TestTimeAugmentation("none", 0.9),
         temperature=TEMPERATURE,
         opset=result.opset,
-        source={"model_name": spec.name, "note": "untrained test model"},
+        source={
+            "model_name": spec.name,
+            "note": "untrained test model",
+            "training_data": DataCard.load(DEMO_CARD).to_dict(),
+        },
     )
     publish_contract(out, contract, {"fp32": fp32.name, "int8": int8.name})
     return out

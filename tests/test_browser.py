@@ -67,6 +67,12 @@ def check_bars(page: Page, predictions: dict[str, float]) -> None:
         assert fill["width"] / track["width"] == pytest.approx(probability, abs=0.01)
 
 
+def test_hidden_elements_take_no_space_and_the_model_says_what_it_learned(page: Page) -> None:
+    assert page.locator("#video").bounding_box() is None
+    expect(page.locator("#model-info")).to_contain_text("not meant for photos")
+    assert "warning" in (page.get_attribute("#model-info", "class") or "")
+
+
 def test_upload_draws_the_face_box_and_the_probability_bars(page: Page, server: str) -> None:
     png = encode(astronaut())
     expected = httpx.post(f"{server}/predict", files={"file": ("a.png", png)}).json()

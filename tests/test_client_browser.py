@@ -102,7 +102,10 @@ def test_uploads_are_classified_on_the_device_as_the_server_does(
     page = open_client(browser, server)
     assert page.evaluate("document.body.dataset.ready") == "device"
     assert page.evaluate("crossOriginIsolated")  # COOP + COEP: WebAssembly threads allowed
-    expect(page.locator("#status")).to_contain_text("Model ready on this device")
+    expect(page.locator("#status")).to_contain_text("Model ready on this device: fp32, ")
+    expect(page.locator("#status")).to_contain_text("no test-time augmentation")
+    assert "(s)" not in page.inner_text("#status")
+    expect(page.locator("#model-info")).to_contain_text("not meant for photos")
     for name, image in (("photo.png", astronaut()), ("crop.png", fer_crop())):
         png = encode(image)
         result = choose(page, name, png)
@@ -122,6 +125,15 @@ def two_faces() -> bytes:
     pair.paste(astronaut(), (0, 0))
     pair.paste(astronaut().transpose(Image.Transpose.FLIP_LEFT_RIGHT), (512, 0))
     return encode(pair)
+
+
+def test_the_status_line_names_the_engine_in_use(browser: Browser, server: str) -> None:
+    page = open_client(browser, server)
+    page.check('input[value="server"]')
+    expect(page.locator("#status")).to_have_text(f"Running on the server ({server}/predict).")
+    page.check('input[value="device"]')
+    expect(page.locator("#status")).to_contain_text("Model ready on this device")
+    page.context.close()
 
 
 def test_every_face_on_the_device_matches_the_servers_all_faces(
@@ -151,6 +163,7 @@ def test_the_camera_loop_runs_on_the_device_and_matches_the_server_frame_by_fram
     page = open_client(browser, server)
     page.click("#camera")
     page.wait_for_function("Number(document.body.dataset.analysed ?? 0) >= 8", timeout=60_000)
+    assert page.locator("#video").bounding_box() is None  # one view: the annotated frame
     snapshot = page.evaluate("window.emotion.snapshot()")
     png = base64.b64decode(snapshot["png"])
     assert_same_prediction(snapshot["result"], server_predict(server, png))
@@ -178,6 +191,10 @@ def test_the_installed_client_works_offline(browser: Browser, model_dir: Path) -
     assert page.evaluate("document.body.dataset.ready") == "device"
     offline = choose(page, "photo.png", png)
     assert offline["predictions"] == online["predictions"]
+    page.check("#explain")  # explanations come from the server, which is gone
+    failed = choose(page, "photo.png", png)
+    assert f"the server at {url}/ did not answer" in failed["error"]
+    expect(page.locator("#error")).to_contain_text("did not answer")
     assert offline["face_box"] == online["face_box"]
     page.context.close()
 

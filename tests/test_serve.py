@@ -249,6 +249,10 @@ def test_web_page_and_its_assets_are_served(client: TestClient) -> None:
         assert f'"{asset}"' in page.text
         assert client.get(asset).status_code == 200
     assert not re.search(r'(src|href)="(https?:)?//', page.text)  # nothing from a CDN
+    assert 'rel="icon" href="/app/icon.svg"' in page.text
+    icon = client.get("/favicon.ico", follow_redirects=False)
+    assert icon.status_code == 307
+    assert icon.headers["location"] == "/app/icon.svg"
 
 
 def test_openapi_documents_both_body_encodings_and_errors(client: TestClient) -> None:

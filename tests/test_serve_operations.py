@@ -125,6 +125,8 @@ def test_metrics_count_requests_latency_predictions_and_the_model(client: TestCl
     for _ in range(2):
         assert predict(client, png).status_code == 200
     assert predict(client, b"not an image").status_code == 415
+    assert client.get("/static/style.css").status_code == 200
+    assert client.get("/no/such/page").status_code == 404
     after = samples(client)
 
     def delta(name: str, **labels: str) -> float:
@@ -133,6 +135,8 @@ def test_metrics_count_requests_latency_predictions_and_the_model(client: TestCl
     assert delta("emotion_requests_total", route="/predict", status="200") == 2
     assert delta("emotion_requests_total", route="/predict", status="415") == 1
     assert delta("emotion_request_duration_seconds_count", route="/predict") == 3
+    assert delta("emotion_requests_total", route="/static/{path}", status="200") == 1
+    assert delta("emotion_requests_total", route="unmatched", status="404") == 1
     assert delta("emotion_predictions_total") == 2
     assert delta("emotion_faces_total", found="true") == 2
     assert total(after, "emotion_model_info", variant="fp32", tta="none") == 1

@@ -58,9 +58,15 @@ async function serverPredict(image) {
   const query = new URLSearchParams();
   if (ui.explain.checked) query.set("explain", "true");
   if (ui.allFaces.checked) query.set("all_faces", "true");
-  const response = await fetch(`${API}predict?${query}`, { method: "POST", body });
-  const json = await response.json();
-  return response.ok ? json : { error: json.detail ?? `HTTP ${response.status}` };
+  let response;
+  try {
+    response = await fetch(`${API}predict?${query}`, { method: "POST", body });
+  } catch (err) {
+    const why = ui.explain.checked ? "explanations come from the server" : "you chose the server";
+    return { error: `the server at ${API} did not answer (${err.message}); ${why}: start it, or run on this device without Explain` };
+  }
+  const json = await response.json().catch(() => ({}));
+  return response.ok ? json : { error: json.detail ?? `the server answered HTTP ${response.status}` };
 }
 
 async function analyze(image) {
@@ -196,7 +202,11 @@ async function start() {
   ui.camera.addEventListener("click", toggleCamera);
   ui.file.addEventListener("change", onFile);
   for (const radio of document.querySelectorAll('input[name="engine"]')) {
-    radio.addEventListener("change", () => { state.engine = radio.value; state.smoothed = null; });
+    radio.addEventListener("change", () => {
+      state.engine = radio.value;
+      state.smoothed = null;
+      showEngine();
+    });
   }
   if ("serviceWorker" in navigator && window.isSecureContext) {
     fetch(`${BASE}precache.json`).then((r) => r.json())
@@ -207,7 +217,7 @@ async function start() {
   try {
     state.pipeline = await Pipeline.create(BASE, VARIANT);
     const c = state.pipeline.classifier;
-    ui.status.textContent = `Model ready on this device (${c.variant}, ${c.threads} WebAssembly thread(s), ${state.pipeline.contract.tta.mode} TTA).`;
+    showEngine();
   } catch (err) {
     state.engine = "server";
     document.querySelector('input[value="server"]').checked = true;
@@ -215,6 +225,19 @@ async function start() {
   }
   ui.camera.disabled = !navigator.mediaDevices;
   document.body.dataset.ready = state.engine;
+}
+
+/** The status line: which engine answers, and how the on-device model runs. */
+function showEngine() {
+  if (state.engine === "server") {
+    ui.status.textContent = `Running on the server (${API}predict).`;
+    return;
+  }
+  const c = state.pipeline.classifier;
+  const views = state.pipeline.contract.tta.views;
+  const threads = `${c.threads} WebAssembly thread${c.threads === 1 ? "" : "s"}`;
+  const tta = views > 1 ? `${views}-view test-time augmentation` : "no test-time augmentation";
+  ui.status.textContent = `Model ready on this device: ${c.variant}, ${threads}, ${tta}.`;
 }
 
 /** What the model learned from: its dataset card, carried in model.json. */

@@ -185,6 +185,10 @@ def _add_info_routes(
     async def index() -> str:
         return index_html
 
+    @app.get("/favicon.ico", include_in_schema=False)
+    async def favicon() -> RedirectResponse:
+        return RedirectResponse("/app/icon.svg")  # the on-device client's icon
+
     async def health() -> HealthResponse:
         return HealthResponse(
             status="ok", variant=model.variant, face_detection=predictor.detects_faces

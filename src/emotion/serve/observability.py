@@ -30,6 +30,7 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
+from starlette.routing import Mount
 
 access_log = logging.getLogger("emotion.serve.access")
 MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -48,6 +49,19 @@ LOGGED_PATH_CHARS = 256
 def method_label(method: str) -> str:
     """``method`` if it is a standard HTTP method, else ``OTHER``."""
     return method if method in METHODS else "OTHER"
+
+
+def route_label(request: Request) -> str:
+    """The matched route's path template, a mounted app's (``/static/{path}``), or
+    ``unmatched``: never the raw path, so the label set is the app's routes."""
+    route = request.scope.get("route")
+    if route is not None:
+        return route.path
+    endpoint = request.scope.get("endpoint")
+    for mount in request.app.routes:
+        if isinstance(mount, Mount) and mount.app is endpoint:
+            return f"{mount.path}/{{path}}"
+    return "unmatched"
 
 
 class ServingMetrics:
@@ -105,7 +119,7 @@ def install(app: FastAPI, metrics: ServingMetrics) -> None:
         return response
 
     def record(request: Request, status: int, latency: float) -> None:
-        route = getattr(request.scope.get("route"), "path", "unmatched")
+        route = route_label(request)
         metrics.requests.labels(method_label(request.method), route, str(status)).inc()
         metrics.latency.labels(route).observe(latency)
         line: dict[str, Any] = {

@@ -230,6 +230,32 @@ def _add_push_run_cache(sub: Subparsers) -> None:
     runs.set_defaults(func=_push_run_cache)
 
 
+def _add_model_options(parser: argparse.ArgumentParser, model_dir: Path) -> None:
+    """The options that choose the model and how faces reach it (defaults: ServeSettings')."""
+    d = ServeSettings
+    parser.add_argument(
+        "--model-dir",
+        type=Path,
+        default=model_dir,
+        help=f"an exported model (default: {model_dir})",
+    )
+    parser.add_argument("--variant", choices=VARIANTS, default=d.variant)
+    parser.add_argument("--face-model", type=Path, default=d.face_model)
+    parser.add_argument(
+        "--detect-face",
+        action=argparse.BooleanOptionalAction,
+        default=d.detect_face,
+        help="classify detected faces (off: the whole image)",
+    )
+    parser.add_argument(
+        "--tta",
+        choices=sorted(TTA_VIEWS),
+        default=d.tta,
+        help="test-time augmentation (default: the model contract's, i.e. as evaluated);"
+        " each view is one more model call per image (docs/benchmarks.md)",
+    )
+
+
 def _add_serve(sub: Subparsers) -> None:
     d = ServeSettings  # its field defaults are the options' defaults
     serve = sub.add_parser(
@@ -238,29 +264,14 @@ def _add_serve(sub: Subparsers) -> None:
         description="Limits and timeouts are per worker process; docs/serving.md says what the"
         " server guarantees and what to put in front of it.",
     )
-    serve.add_argument("--model-dir", type=Path, default=d.model_dir)
-    serve.add_argument("--variant", choices=VARIANTS, default=d.variant)
+    _add_model_options(serve, d.model_dir)
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument(
-        "--detect-face",
-        action=argparse.BooleanOptionalAction,
-        default=d.detect_face,
-        help="crop the largest detected face before classifying",
-    )
     serve.add_argument(
         "--face-fallback",
         action=argparse.BooleanOptionalAction,
         default=d.face_fallback,
         help="no face found: classify the whole image instead of answering 422",
-    )
-    serve.add_argument("--face-model", type=Path, default=d.face_model)
-    serve.add_argument(
-        "--tta",
-        choices=sorted(TTA_VIEWS),
-        default=d.tta,
-        help="test-time augmentation (default: the model contract's, i.e. as evaluated);"
-        " each view is one more model call per image (docs/benchmarks.md)",
     )
     serve.add_argument(
         "--workers",
@@ -291,21 +302,7 @@ def _add_predict(sub: Subparsers) -> None:
         " stderr. Unreadable inputs are reported and the rest still run (exit 2 if any failed).",
     )
     predict.add_argument("paths", nargs="+", type=Path, help="image or video files, folders")
-    predict.add_argument(
-        "--model-dir",
-        type=Path,
-        default=RELEASED_MODEL,
-        help=f"an exported model folder (default: the released real-face model, {RELEASED_MODEL})",
-    )
-    predict.add_argument("--variant", choices=VARIANTS, default=ServeSettings.variant)
-    predict.add_argument("--face-model", type=Path, default=ServeSettings.face_model)
-    predict.add_argument(
-        "--detect-face",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="classify detected faces (off: each whole image)",
-    )
-    predict.add_argument("--tta", choices=sorted(TTA_VIEWS), default=None)
+    _add_model_options(predict, RELEASED_MODEL)
     predict.add_argument("--format", choices=FORMATS, default="jsonl")
     predict.add_argument("--out", type=Path, help="output file (default: stdout)")
     predict.add_argument("--fps", type=float, default=1.0, help="video frames sampled per second")
