@@ -282,3 +282,13 @@ def test_a_key_set_twice_is_refused(repo: Path, tmp_path: Path) -> None:
     assert done.returncode == 2
     assert "--set train.epochs is given twice" in done.stderr
     assert target.read_text() == (repo / "params.yaml").read_text()
+
+
+def test_the_profile_excerpt_in_the_docs_is_the_profile(repo: Path) -> None:
+    """docs/profiles.md quotes profiles/fer2013-cpu.yaml: every quoted key has its real value."""
+    docs = (repo / "docs/profiles.md").read_text()
+    block = docs.split("# profiles/fer2013-cpu.yaml", 1)[1].split("\n", 1)[1].split("```", 1)[0]
+    quoted = yaml.safe_load(block.replace("  ...", ""))["set"]
+    actual = yaml.safe_load((repo / "profiles/fer2013-cpu.yaml").read_text())["set"]
+    assert quoted
+    assert {key: actual.get(key) for key in quoted} == quoted
