@@ -10,6 +10,9 @@ Chromium missing: see :mod:`tests.browser_fixtures` (skip locally, fail in CI).
 from __future__ import annotations
 
 import base64
+import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,13 +24,15 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from emotion.serve import ServeSettings, create_app
 from emotion.serve.launcher import serve_in_thread
+from emotion.serve.settings import RELEASED_MODEL
 
 from .browser_fixtures import launch, require_chromium, write_y4m
 from .serve_fixtures import FACE_MODEL, astronaut, encode, export_tiny_model, fer_crop
 
 pytestmark = pytest.mark.browser
 
-CLIENT = Path(__file__).resolve().parents[1] / "client"
+REPO = Path(__file__).resolve().parents[1]
+CLIENT = REPO / "client"
 #: In-browser vs server probabilities on the same pixels: the face box is the same and the model
 #: inputs are bit-identical (tests/test_client_preprocessing.py); only onnxruntime-web's
 #: WebAssembly kernels and the native CPU kernels differ (summation order: float32 ulps of the
@@ -240,3 +245,33 @@ def test_client_files_have_the_headers_and_types_the_browser_needs(
     (model_dir / "best_model.pth").write_bytes(b"weights")  # beside the model, not in model.json
     assert httpx.get(f"{server}/app/model/best_model.pth").status_code == 404
     assert httpx.get(f"{server}/app/node_modules/onnxruntime-web/package.json").status_code == 404
+
+
+@pytest.fixture(scope="module")
+def released_server() -> Iterator[str]:
+    released = REPO / RELEASED_MODEL
+    with serve_in_thread(create_app(settings(released))) as url:
+        yield url
+
+
+def test_the_released_model_answers_alike_on_the_server_the_command_and_the_device(
+    browser: Browser, released_server: str, tmp_path: Path
+) -> None:
+    """The committed real-face model: the same face and probabilities through /predict,
+    `emotion predict` and the on-device client, on the repo's real photos."""
+    page = open_client(browser, released_server)
+    expect(page.locator("#model-info")).to_contain_text("FER2013")
+    for name, image in (("photo.png", astronaut()), ("crop.png", fer_crop())):
+        png = encode(image)
+        served = server_predict(released_server, png)
+        assert_same_prediction(choose(page, name, png), served)
+        (tmp_path / name).write_bytes(png)
+        cmd = [sys.executable, "-m", "emotion.tools.cli", "predict", str(tmp_path / name),
+               "--face-model", str(FACE_MODEL)]  # fmt: skip
+        (row,) = [json.loads(line) for line in subprocess.run(
+            cmd, capture_output=True, text=True, check=True, cwd=REPO
+        ).stdout.splitlines()]  # fmt: skip
+        assert row["box"] == served["face_box"]
+        for label, p in served["predictions"].items():
+            assert row["probabilities"][label] == pytest.approx(p, abs=1e-6)
+    page.context.close()

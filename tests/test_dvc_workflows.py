@@ -330,7 +330,7 @@ def test_a_dataset_under_dvc_reaches_a_teammate_through_push_and_pull(
     assert all(f.startswith("data/external/") for f in staged)
     done = run(["emotion", "dataset", "add", str(archive), "--name", "faces"], project, check=False)
     assert done.returncode == 2
-    assert "data/external/faces: already exists" in done.stderr
+    assert "data/external/faces.dvc: already records a dataset named 'faces'" in done.stderr
     set_params(project, {"ingest.source": "data/external/faces"})
     run(["dvc", "repro"], project)
     assert json.loads((project / "metrics/eda.json").read_text())["total"] == 60

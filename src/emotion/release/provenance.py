@@ -39,6 +39,12 @@ def params_overlay(project: Path) -> dict[str, Any]:
     return {key: value for key, value in current.items() if committed.get(key) != value}
 
 
+def lock_outputs(project: Path) -> list[list[dict[str, Any]]]:
+    """Every stage's ``outs`` entries in ``dvc.lock``."""
+    lock = read_yaml(project / LOCK_FILE).get("stages", {})
+    return [entry.get("outs", []) for entry in lock.values()]
+
+
 def lock_hashes(project: Path) -> dict[str, dict[str, dict[str, Any]]]:
     """Per model stage: the hashes ``dvc.lock`` records for its dependencies and outputs."""
     lock = read_yaml(project / LOCK_FILE).get("stages", {})
@@ -56,7 +62,8 @@ def lock_hashes(project: Path) -> dict[str, dict[str, dict[str, Any]]]:
 
 
 def provenance(project: Path) -> dict[str, Any]:
-    """Commit (and files changed since it), the params overlay, the dataset and lock hashes."""
+    """Commit (and the files changed since it other than stage outputs), the params overlay,
+    the dataset and the lock hashes."""
     params = read_yaml(project / PARAMS_FILE)
     source = params["ingest"]["source"]
     locks = lock_hashes(project)
@@ -64,12 +71,17 @@ def provenance(project: Path) -> dict[str, Any]:
     if dataset is None:
         raise EmotionError(f"{LOCK_FILE}: ingest does not record {source}; run `dvc repro export`")
     status = _git(project, "status", "--porcelain").splitlines()
-    changed = sorted(line[3:] for line in status if not line.startswith("??"))
+    outputs = {LOCK_FILE, *(o["path"] for stage in lock_outputs(project) for o in stage)}
+    changed = sorted(
+        path
+        for path in (line[3:] for line in status if not line.startswith("??"))
+        if not any(path == out or path.startswith(f"{out}/") for out in outputs)
+    )
     first = (project / PARAMS_FILE).read_text(encoding="utf-8").split("\n", 1)[0]
     return {
         "commit": _git(project, "rev-parse", "HEAD").strip(),
-        "changed_since_commit": changed,
-        "profile": first.removeprefix("# profile: ") if first.startswith("# profile: ") else None,
+        "changed_since_commit": changed,  # stage outputs and dvc.lock aside
+        "profile": first.split(" ")[2] if first.startswith("# profile: ") else None,
         "params_overlay": params_overlay(project),
         "dataset": {"path": source, **dataset},
         "dvc_lock": locks,
