@@ -102,11 +102,17 @@ def test_functions_are_short(path: Path) -> None:
 
 def test_the_released_model_has_one_path() -> None:
     """`make try` serves, and `emotion predict` defaults to, the same released model folder."""
+    from emotion.export.contract import ModelContract
+    from emotion.release.bundle import verify_release
     from emotion.serve.settings import RELEASED_MODEL
 
     makefile = (REPO / "Makefile").read_text()
     assert f"RELEASE ?= {RELEASED_MODEL.as_posix()}\n" in makefile
-    assert (REPO / RELEASED_MODEL / "model.json").is_file()
+    files = verify_release(REPO / RELEASED_MODEL)  # every file matches SHA256SUMS and model.json
+    assert {"model.onnx", "model.int8.onnx", "model.json", "MODEL_CARD.md"} <= set(files)
+    contract = ModelContract.load(REPO / RELEASED_MODEL / "model.json")
+    assert contract.source["training_data"]["name"] == "fer2013"
+    assert contract.source["training_data"]["photos"] is True
 
 
 def test_serve_options_default_to_the_settings_object() -> None:
