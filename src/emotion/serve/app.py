@@ -10,6 +10,7 @@ keeps serving). A client that disconnects mid-upload is logged as 499, without a
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.resources import files
@@ -27,6 +28,7 @@ from emotion.serve.admission import RETRY_AFTER, Admission, ServerBusyError
 from emotion.serve.client import ISOLATION_HEADERS, PRECACHE, ClientFiles
 from emotion.serve.images import ImageError
 from emotion.serve.inference import NoFaceError, Predictor
+from emotion.serve.memory import trim_heap
 from emotion.serve.observability import ServingMetrics, install
 from emotion.serve.schemas import (
     ErrorResponse,
@@ -67,6 +69,8 @@ PREDICT_BODY = {
 ERRORS = {code: {"model": ErrorResponse} for code in (400, 408, 413, 415, 422, 503)}
 #: status logged for a client that went away before its request was read (nginx's convention)
 CLIENT_CLOSED = 499
+#: seconds between heap trims when the server goes idle (memory.trim_heap)
+TRIM_INTERVAL = 1.0
 
 
 def _error(status: int, detail: str) -> JSONResponse:
@@ -220,6 +224,8 @@ def _add_info_routes(
 def _add_predict_route(app: FastAPI, predictor: Predictor, settings: ServeSettings) -> None:
     """``POST /predict``: an uploaded image (multipart or JSON base64) -> probabilities."""
     admission = Admission(settings.max_in_flight)
+    trimmed = [0.0]  # when the heaps were last trimmed (time.monotonic)
+    heavy = [False, 0]  # a costly request (explained, a large decode) since; decodes counted
 
     @app.post("/predict", responses=ERRORS, openapi_extra={"requestBody": PREDICT_BODY})
     async def predict(
@@ -234,11 +240,21 @@ def _add_predict_route(app: FastAPI, predictor: Predictor, settings: ServeSettin
     ) -> PredictResponse:
         """Emotion probabilities for the largest face in an uploaded image (or every face)."""
         max_faces = settings.max_faces if all_faces else 1
-        with admission.slot():
-            data = await read_image_bytes(request, settings.max_upload_bytes, settings.body_timeout)
-            result = await run_in_threadpool(
-                predictor.predict_bytes, data, detect_face, explain, max_faces
-            )
+        try:
+            with admission.slot():
+                data = await read_image_bytes(
+                    request, settings.max_upload_bytes, settings.body_timeout
+                )
+                result = await run_in_threadpool(
+                    predictor.predict_bytes, data, detect_face, explain, max_faces
+                )
+        finally:
+            heavy[0] |= explain or predictor.gate.large_decodes != heavy[1]
+            now = time.monotonic()
+            if heavy[0] and admission.in_flight == 0 and now - trimmed[0] > TRIM_INTERVAL:
+                # the last one in flight after costly ones: give the burst's freed memory back
+                heavy[:], trimmed[0] = [False, predictor.gate.large_decodes], now
+                await run_in_threadpool(trim_heap)
         main = result.main
         request.state.prediction = {
             "face_found": main.face is not None,

@@ -82,6 +82,7 @@ class DecodeGate:
 
     def __init__(self, slots: int) -> None:
         self._slots = threading.BoundedSemaphore(slots)
+        self.large_decodes = 0  #: how many large images have passed (read by the server)
 
     @contextmanager
     def admit(self, pixels: int) -> Iterator[None]:
@@ -90,6 +91,7 @@ class DecodeGate:
             yield
             return
         with self._slots:
+            self.large_decodes += 1
             yield
 
 

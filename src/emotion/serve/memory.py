@@ -6,8 +6,9 @@ freed pages the process keeps: RSS stays at the burst's peak. Fixing the thresho
 the dynamic rule off) makes every block of at least ``MMAP_THRESHOLD`` (image buffers, decodes,
 large model batches) its own mapping, returned on ``free``, while smaller ones stay on the fast
 heap path; fewer arenas bound the heap each thread keeps. ONNX Runtime's arena shrinks after
-large batches for the same reason (:mod:`emotion.serve.onnx_model`). Elsewhere than glibc this
-does nothing.
+large batches for the same reason (:mod:`emotion.serve.onnx_model`), and when the last
+prediction in flight ends the server trims the heaps (:func:`trim_heap`). Elsewhere than glibc
+this does nothing.
 """
 
 from __future__ import annotations
@@ -30,11 +31,29 @@ TRIM_THRESHOLD = 1024 * 1024
 ARENA_MAX = 2
 
 
+_libc: ctypes.CDLL | None = None
+
+
+def _glibc() -> ctypes.CDLL | None:
+    global _libc
+    if _libc is None and platform.libc_ver()[0] == "glibc":
+        _libc = ctypes.CDLL(ctypes.util.find_library("c"))
+    return _libc
+
+
+def trim_heap() -> None:
+    """Give free heap pages back to the system now (glibc's ``malloc_trim``: every arena,
+    free pages inside the heap too), after a burst has left the heaps fragmented."""
+    libc = _glibc()
+    if libc is not None:
+        libc.malloc_trim(0)
+
+
 def return_freed_memory() -> bool:
     """Configure glibc's malloc for a long-running server (see above); False where not glibc."""
-    if platform.libc_ver()[0] != "glibc":
+    libc = _glibc()
+    if libc is None:
         return False
-    libc = ctypes.CDLL(ctypes.util.find_library("c"))
     settings = (
         (M_MMAP_THRESHOLD, MMAP_THRESHOLD),
         (M_TRIM_THRESHOLD, TRIM_THRESHOLD),
