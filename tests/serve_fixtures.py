@@ -9,7 +9,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -34,8 +34,9 @@ IMAGE_SIZE = 48
 #: mediapipe's box for the astronaut's face (x, y, width, height) in the 512x512 photo.
 ASTRONAUT_FACE = (177, 82, 95, 95)
 TEMPERATURE = 0.37  #: the test model's softmax temperature (any value but 1 proves it is applied)
-FACE_MODEL = Path(__file__).resolve().parents[1] / "assets" / "face_detection_short_range.tflite"
-DEMO_CARD = Path(__file__).resolve().parents[1] / "datasets" / "demo.yaml"
+REPO = Path(__file__).resolve().parents[1]
+FACE_MODEL = REPO / "assets" / "face_detection_short_range.tflite"
+DEMO_CARD = REPO / "datasets" / "demo.yaml"
 
 
 def export_tiny_model(out: Path, seed: int = 0) -> Path:
@@ -89,15 +90,25 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+#: How tests run the ``emotion`` command: this interpreter, this checkout.
+EMOTION = (sys.executable, "-m", "emotion.tools.cli")
+
+
 @contextmanager
-def emotion_serve(*args: str, log: Path | None = None) -> Iterator[tuple[str, subprocess.Popen]]:
-    """``emotion serve ARGS`` in a subprocess; yields its base URL once /health answers.
+def emotion_serve(
+    *args: str,
+    log: Path | None = None,
+    command: Sequence[str] = EMOTION,
+    cwd: Path | None = None,
+) -> Iterator[tuple[str, subprocess.Popen]]:
+    """``emotion serve ARGS`` in a subprocess (``command``: how ``emotion`` is run); yields its
+    base URL once /health answers.
 
     Its output goes to ``log`` (a temp file by default), so a long run never blocks on a pipe.
     """
     port = free_port()
     scheme = "https" if "--ssl-certfile" in args else "http"
-    cmd = [sys.executable, "-m", "emotion.tools.cli", "serve", "--port", str(port), *args]
+    cmd = [*command, "serve", "--port", str(port), *args]
     url = f"{scheme}://127.0.0.1:{port}"
     verify: ssl.SSLContext | bool = True
     if scheme == "https":
@@ -105,7 +116,7 @@ def emotion_serve(*args: str, log: Path | None = None) -> Iterator[tuple[str, su
     with tempfile.TemporaryDirectory() as tmp:
         log = log or Path(tmp) / "serve.log"
         with log.open("w") as out:
-            proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, text=True)
+            proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, text=True, cwd=cwd)
         try:
             deadline = time.monotonic() + 60
             while True:

@@ -18,7 +18,7 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 from emotion.serve import ServeSettings, create_app
 from emotion.serve.launcher import serve_in_thread
 
-from .browser_fixtures import launch, require_chromium
+from .browser_fixtures import check_saliency_overlay, launch, require_chromium
 from .serve_fixtures import FACE_MODEL, astronaut, encode, export_tiny_model
 
 pytestmark = pytest.mark.browser
@@ -118,19 +118,24 @@ def test_webcam_snapshot_is_classified(page: Page) -> None:
     expect(page.locator("#camera-snap")).to_be_hidden()
 
 
-def test_explain_overlays_the_saliency_map_on_the_face(page: Page) -> None:
+def test_explain_draws_the_map_over_the_square_the_model_saw(page: Page, server: str) -> None:
+    """The cells sit exactly on the dashed square outlined on the photo (the server's box), at
+    the page's width and at a phone's; the colour scale and the map's resolution are shown."""
+    png = encode(astronaut())
+    expected = httpx.post(f"{server}/predict?explain=true", files={"file": ("a.png", png)}).json()
+    saliency = expected["saliency"]
     page.check("#explain")
-    choose_file(page, "astronaut.png", encode(astronaut()), "image/png")
-    expect(page.locator("#preview")).to_have_attribute("data-saliency", "occlusion 48px")
-    box = json.loads(page.get_attribute("#preview", "data-face-box") or "")
-    inset = 8  # inside the outline the page draws on the box's edge
-    x, y = box["x"] + inset, box["y"] + inset
-    w, h = box["width"] - 2 * inset, box["height"] - 2 * inset
-    shown = page.evaluate(
-        """([x, y, w, h]) => Array.from(document.getElementById("preview")
-             .getContext("2d").getImageData(x, y, w, h).data)""",
-        [x, y, w, h],
+    choose_file(page, "astronaut.png", png, "image/png")
+    grid, size = saliency["grid"], saliency["size"]
+    expect(page.locator("#preview")).to_have_attribute(
+        "data-saliency", f"occlusion {grid}x{grid} of {size}px"
     )
-    shown = np.asarray(shown, dtype=int).reshape(h, w, 4)[:, :, :3]
-    plain = np.asarray(astronaut(), dtype=int)[y : y + h, x : x + w]
-    assert (np.abs(shown - plain).max(axis=2) > 8).mean() > 0.05  # tinted by the heat map
+    check_saliency_overlay(page, "#preview", saliency, np.asarray(astronaut()))
+    page.set_viewport_size({"width": 420, "height": 900})  # the photo shrinks; the cells follow
+    check_saliency_overlay(page, "#preview", saliency, np.asarray(astronaut()))
+    expect(page.locator("#saliency")).to_contain_text(f"“{expected['predicted_class']}”")
+
+    page.uncheck("#explain")
+    choose_file(page, "again.png", png, "image/png")
+    expect(page.locator("#preview-saliency")).to_be_hidden()
+    expect(page.locator("#saliency")).to_be_hidden()

@@ -26,7 +26,7 @@ from emotion.serve import ServeSettings, create_app
 from emotion.serve.launcher import serve_in_thread
 from emotion.serve.settings import RELEASED_MODEL
 
-from .browser_fixtures import launch, require_chromium, write_y4m
+from .browser_fixtures import check_saliency_overlay, launch, require_chromium, write_y4m
 from .serve_fixtures import FACE_MODEL, astronaut, encode, export_tiny_model, fer_crop
 
 pytestmark = pytest.mark.browser
@@ -221,12 +221,18 @@ def test_without_webassembly_the_page_falls_back_to_the_server(
     context.close()
 
 
-def test_explain_overlays_the_servers_saliency_on_the_face(browser: Browser, server: str) -> None:
+def test_explain_draws_the_servers_map_over_the_square_the_model_saw(
+    browser: Browser, server: str
+) -> None:
     page = open_client(browser, server)
     page.check("#explain")
     result = choose(page, "photo.png", encode(astronaut()))
-    assert result["saliency"]["method"] == "occlusion"
-    expect(page.locator("#view")).to_have_attribute("data-saliency", "occlusion 48px")
+    saliency = result["saliency"]
+    assert saliency["method"] == "occlusion"
+    expect(page.locator("#view")).to_have_attribute(
+        "data-saliency", f"occlusion {saliency['grid']}x{saliency['grid']} of {saliency['size']}px"
+    )
+    check_saliency_overlay(page, "#view", saliency, np.asarray(astronaut()))
     page.context.close()
 
 

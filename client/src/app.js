@@ -4,7 +4,7 @@
 // `window.emotion` exposes the pipeline and the last frame for scripted checks.
 
 import { Pipeline } from "./pipeline.js";
-import { drawSaliency } from "./saliency.js";
+import { SaliencyView } from "./saliency.js";
 
 const $ = (id) => document.getElementById(id);
 const ui = {
@@ -13,6 +13,7 @@ const ui = {
   faceInfo: $("face-info"), predicted: $("predicted"), bars: $("bars"), modelInfo: $("model-info"),
   allFaces: $("all-faces"),
 };
+const saliency = new SaliencyView(ui.view, $("saliency"));
 const MAX_FACES = 10; // as emotion serve's --max-faces default: every face, up to this many
 const BASE = new URL("./", document.baseURI).href;
 const API = new URL("../", BASE).href; // emotion serve: the client lives at /app/
@@ -88,7 +89,7 @@ async function draw(image, result) {
   ctx.putImageData(image, 0, 0);
   const box = result.face_box;
   delete ui.view.dataset.faceBox;
-  delete ui.view.dataset.saliency;
+  saliency.clear();
   ctx.lineWidth = Math.max(2, Math.round(Math.min(image.width, image.height) / 150));
   ctx.font = `${Math.max(12, 6 * ctx.lineWidth)}px system-ui, sans-serif`;
   for (const face of (result.faces ?? []).slice(1)) { // the other faces, each with its class
@@ -105,7 +106,7 @@ async function draw(image, result) {
     ui.view.dataset.faceBox = JSON.stringify(box);
   }
   ui.view.dataset.faces = String(result.faces ? result.faces.length : box ? 1 : 0);
-  if (result.saliency) await drawSaliency(ui.view, result.saliency);
+  if (result.saliency) await saliency.show(result.saliency, result.predicted_class, frame);
 }
 
 function showProbabilities(predictions) {

@@ -1,13 +1,13 @@
 """Logits -> calibrated probabilities: temperature scaling (Guo et al., 2017) and TTA averaging.
 
 Every consumer turns the model's logits into probabilities with :func:`probabilities`: the
-evaluate stage, the export stage's parity checks and the server. Torch-free (numpy + scipy).
+evaluate stage, the export stage's parity checks and the server. Torch-free: numpy, and scipy
+only to fit the temperature (so the server does not need it).
 """
 
 from __future__ import annotations
 
 import numpy as np
-from scipy.optimize import minimize_scalar
 
 #: Search interval of the fitted temperature (a factor of 100 either way from 1).
 TEMPERATURE_BOUNDS = (0.01, 100.0)
@@ -40,6 +40,8 @@ def fit_temperature(view_logits: np.ndarray, labels: np.ndarray) -> float:
     A bounded 1-D search over ``log T`` (the NLL of temperature scaling is smooth and, for one
     view, convex in ``1 / T``). Deterministic; needs at least one labelled image.
     """
+    from scipy.optimize import minimize_scalar  # fitting only: serving needs no scipy
+
     if len(labels) == 0:
         raise ValueError("temperature scaling needs at least one labelled image")
     low, high = np.log(TEMPERATURE_BOUNDS)

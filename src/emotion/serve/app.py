@@ -26,6 +26,7 @@ from starlette.requests import ClientDisconnect
 from emotion.core.errors import DataError
 from emotion.serve.admission import RETRY_AFTER, Admission, ServerBusyError
 from emotion.serve.client import ISOLATION_HEADERS, PRECACHE, ClientFiles
+from emotion.serve.docs import install_docs
 from emotion.serve.images import ImageError
 from emotion.serve.inference import NoFaceError, Predictor
 from emotion.serve.memory import trim_heap
@@ -122,6 +123,8 @@ def create_app(settings: ServeSettings) -> FastAPI:
         title="Emotion recognition",
         description="Facial emotion recognition with an exported ONNX model.",
         lifespan=lifespan,
+        docs_url=None,  # install_docs: the same pages, with their files served from here
+        redoc_url=None,
     )
     app.state.predictor = predictor
     _install_error_handlers(app)
@@ -133,6 +136,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
         ),
     )
     app.mount("/static", StaticFiles(packages=[("emotion.serve", "static")]), name="static")
+    install_docs(app)
     _add_info_routes(app, predictor, settings, index_html)
     _add_predict_route(app, predictor, settings)
     _add_client_routes(app, settings)

@@ -12,7 +12,7 @@ Which pixels are classified:
   the whole frame.
 
 ``explain`` adds the occlusion saliency of the predicted class (:mod:`emotion.serve.saliency`)
-over the classified box.
+over the classified box: the region of the upload the model saw, in the upload's pixels.
 """
 
 from __future__ import annotations
@@ -145,8 +145,14 @@ class Predictor:
     def _explain(
         self, gray: np.ndarray, probs: np.ndarray, box: tuple[int, ...], scale: float
     ) -> dict[str, Any]:
-        x, y, right, bottom = (round(v * scale) for v in box)
-        region = {"x": x, "y": y, "width": right - x, "height": bottom - y}
+        left, top, right, bottom = box
+        # in the upload's pixels; sides scaled as sides, so a square stays square
+        region = {
+            "x": round(left * scale),
+            "y": round(top * scale),
+            "width": round((right - left) * scale),
+            "height": round((bottom - top) * scale),
+        }
         target = int(probs.argmax())
         return self.saliency.explain(gray, target, float(probs[target]), self.probabilities, region)
 

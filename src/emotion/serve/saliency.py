@@ -7,12 +7,17 @@ of ``batch`` faces (so a ten-crop model's ~1,200 views never go through at once,
 memory an explanation takes). Each square patch of the stored-size face is set to mid-grey in
 turn; a pixel's saliency is the mean drop of the predicted class's (calibrated, TTA-averaged)
 probability over the patches covering it, clipped at 0.
+
+Its real resolution is the grid the patch edges cut the face into (:meth:`OcclusionSaliency.cell`:
+4 px cells, 12 x 12 of a 48 px face with the defaults): every pixel of a cell is covered by the
+same patches, so the map is constant over each cell and says which region, not which pixel.
 """
 
 from __future__ import annotations
 
 import base64
 import io
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -40,6 +45,12 @@ class OcclusionSaliency:
         last = max(0, size - self.patch)
         steps = sorted({*range(0, last + 1, self.stride), last})
         return [(top, left) for top in steps for left in steps]
+
+    def cell(self, size: int) -> int:
+        """Side in stored-size pixels of the square cells the map is constant over: every patch
+        edge (``top``, ``top + patch``, both ends of the face) lies on a multiple of it."""
+        last = max(0, size - self.patch)
+        return math.gcd(self.stride, min(self.patch, size), last, size)
 
     def occluded(self, gray: np.ndarray) -> np.ndarray:
         """(patches, S, S) copies of one stored-size face, each with one patch greyed out."""
@@ -74,7 +85,9 @@ class OcclusionSaliency:
         probabilities: ProbabilityFn,
         box: dict[str, int],
     ) -> dict[str, Any]:
-        """The response's ``saliency``: the map as a grayscale PNG aligned to ``box``."""
+        """The response's ``saliency``: the map as a grayscale PNG of the stored-size face
+        (``size`` x ``size``, constant over ``grid`` x ``grid`` cells of ``cell`` px), aligned to
+        ``box``, the region of the upload that was resized to that face: what the model saw."""
         start = time.perf_counter()
         values = self.saliency(gray, target, base, probabilities)
         peak = float(values.max())
@@ -86,6 +99,8 @@ class OcclusionSaliency:
             "png": base64.b64encode(buffer.getvalue()).decode("ascii"),
             "box": box,
             "size": gray.shape[0],
+            "grid": gray.shape[0] // self.cell(gray.shape[0]),
+            "cell": self.cell(gray.shape[0]),
             "patch": self.patch,
             "stride": self.stride,
             "evaluations": len(self.positions(gray.shape[0])) + 1,

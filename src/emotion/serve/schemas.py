@@ -18,12 +18,17 @@ class FaceBox(BaseModel):
 
 
 class Saliency(BaseModel):
-    """Occlusion sensitivity of the predicted class over the classified region."""
+    """Occlusion sensitivity of the predicted class over the region the model classified."""
 
     method: str
     png: str = Field(description="base64 grayscale PNG, size x size; brighter = more salient")
-    box: dict[str, int] = Field(description="the region it covers, in pixels of the upload")
-    size: int
+    box: dict[str, int] = Field(
+        description="the region the model saw, in pixels of the upload: the face box grown by"
+        " the model's face margin into a square (or the whole image), resized to size x size"
+    )
+    size: int = Field(description="side of the face the model saw, in its pixels")
+    grid: int = Field(description="the map's real resolution: grid x grid cells of the face")
+    cell: int = Field(description="side of one cell in the face's pixels (grid * cell = size)")
     patch: int
     stride: int
     evaluations: int = Field(description="model inputs evaluated (occluded copies + original)")

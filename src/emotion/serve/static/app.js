@@ -1,6 +1,6 @@
 // Emotion recognition page: upload or webcam snapshot -> POST /predict -> preview, face box, bars,
-// and with "Explain" the occlusion saliency over the face.
-import { drawSaliency } from "./saliency.js";
+// and with "Explain" the saliency map over the square the model saw, enlarged, with its scale.
+import { SaliencyView } from "./saliency.js";
 
 const $ = (id) => document.getElementById(id);
 const ui = {
@@ -9,6 +9,7 @@ const ui = {
   preview: $("preview"), faceInfo: $("face-info"), predicted: $("predicted"), bars: $("bars"),
   modelInfo: $("model-info"),
 };
+const saliency = new SaliencyView(ui.preview, $("saliency"));
 const percent = (p) => `${(100 * p).toFixed(1)}%`;
 
 function showError(message) {
@@ -69,8 +70,8 @@ async function analyse(blob) {
       throw new Error(body.detail || `The server answered ${response.status}.`);
     }
     if (bitmap) drawPreview(bitmap, body.face_box);
-    delete ui.preview.dataset.saliency;
-    if (bitmap && body.saliency) await drawSaliency(ui.preview, body.saliency);
+    saliency.clear();
+    if (bitmap && body.saliency) await saliency.show(body.saliency, body.predicted_class, bitmap);
     showResult(body);
     ui.status.textContent = `Done in ${(1000 * body.processing_time).toFixed(0)} ms.`;
   } catch (err) {
