@@ -8,6 +8,7 @@ VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
 STAMP := $(VENV)/.installed
 CLIENT_STAMP := client/node_modules/.installed
+PLOTS_PAGE := .dvc/offline-plots.html
 PROFILE ?=
 PYTEST_ARGS ?=
 SERVE_ARGS ?=
@@ -40,7 +41,12 @@ $(CLIENT_STAMP): client/package.json client/package-lock.json
 	@npm ci --prefix client --ignore-scripts --no-audit --no-fund --loglevel=error
 	@touch $@
 
-setup: $(STAMP) $(CLIENT_STAMP)  ## .venv with the pinned Python packages + the client's npm packages
+# `dvc plots show/diff` page template (.dvc/config plots.html_template) with vega, vega-lite and
+# vega-embed inlined from client/node_modules, so plots render offline
+$(PLOTS_PAGE): $(STAMP) $(CLIENT_STAMP) src/emotion/tools/plots_page.py
+	@emotion plots-page --out $@
+
+setup: $(STAMP) $(CLIENT_STAMP) $(PLOTS_PAGE)  ## .venv + the client's npm packages + the offline `dvc plots` page
 
 assets: setup  ## the pinned model files (DVC stage `assets`; a no-op once they are there)
 	dvc repro --single-item assets

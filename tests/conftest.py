@@ -19,7 +19,7 @@ import pytest
 from PIL import Image
 
 from emotion.core.config import PARAMS_FILE
-from emotion.tools import profiles
+from emotion.tools import plots_page, profiles
 from emotion.tools.params_file import load_section
 
 REPO = Path(__file__).resolve().parents[1]
@@ -132,7 +132,8 @@ def section(name: str, /, **overrides: Any) -> Any:
 
 def copy_repo(dest: Path, profile: str | None = None, overrides: Sequence[str] = TINY) -> Path:
     """The repo's files (tracked + untracked, not ignored) at ``dest``, as a new git repo,
-    with ``params.yaml`` = the defaults, or ``profile`` applied, plus ``overrides``."""
+    with ``params.yaml`` = the defaults, or ``profile`` applied, plus ``overrides``, and the
+    `dvc plots` page template that ``make setup`` writes (git-ignored)."""
     listed = subprocess.run(
         ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
         cwd=REPO,
@@ -144,6 +145,7 @@ def copy_repo(dest: Path, profile: str | None = None, overrides: Sequence[str] =
         if (REPO / rel).is_file():
             (dest / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(REPO / rel, dest / rel)
+    plots_page.write_template(dest / plots_page.DEFAULT_TEMPLATE, REPO / plots_page.CLIENT_DIR)
     if profile is None:
         (dest / PARAMS_FILE).write_text(params_text(profiles.parse_overrides(list(overrides))))
     else:

@@ -1,5 +1,5 @@
-"""The ``emotion`` command: profiles, checks, datasets, run-cache sharing, PR report, serving
-and the on-device client."""
+"""The ``emotion`` command: profiles, checks, datasets, run-cache sharing, PR report, serving,
+the on-device client and the offline page template of ``dvc plots``."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from emotion.core.errors import EmotionError
 from emotion.core.tta import TTA_VIEWS
 from emotion.predict import FORMATS
 from emotion.serve.settings import RELEASED_MODEL, VARIANTS, ServeSettings
-from emotion.tools import pr_report, profiles
+from emotion.tools import plots_page, pr_report, profiles
 from emotion.tools.datasets import GIB, SizeLimits, add_dataset
 from emotion.tools.params_file import load_params
 from emotion.tools.runcache import push_run_cache
@@ -151,7 +151,15 @@ def _client(args: argparse.Namespace) -> None:
     )
 
 
+def _plots_page(args: argparse.Namespace) -> None:
+    libraries = plots_page.write_template(args.out, args.client_dir)
+    names = ", ".join(f"{lib.name} {lib.version}" for lib in libraries)
+    print(f"{args.out}: `dvc plots show` / `dvc plots diff` page template with {names} inlined")
+
+
 def _report(args: argparse.Namespace) -> None:
+    if args.plots_dir is not None:
+        plots_page.check_template()  # DVC's own error would not say what to do
     text = pr_report.build_report(args.base, plots_dir=args.plots_dir)
     if args.out is None:
         print(text, end="")
@@ -336,6 +344,28 @@ def _add_client(sub: Subparsers) -> None:
     client.set_defaults(func=_client)
 
 
+def _add_plots_page(sub: Subparsers) -> None:
+    page = sub.add_parser(
+        "plots-page",
+        help="write the page template of `dvc plots show` / `dvc plots diff` with vega,"
+        " vega-lite and vega-embed inlined from client/node_modules, so charts draw offline"
+        " (`make setup` runs it)",
+    )
+    page.add_argument(
+        "--out",
+        type=Path,
+        default=plots_page.DEFAULT_TEMPLATE,
+        help="the file .dvc/config's plots.html_template names (default: %(default)s)",
+    )
+    page.add_argument(
+        "--client-dir",
+        type=Path,
+        default=plots_page.CLIENT_DIR,
+        help="the npm project whose node_modules holds the libraries (default: %(default)s)",
+    )
+    page.set_defaults(func=_plots_page)
+
+
 def _add_report(sub: Subparsers) -> None:
     report = sub.add_parser(
         "report",
@@ -364,6 +394,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_predict(sub)
     _add_release(sub)
     _add_client(sub)
+    _add_plots_page(sub)
     _add_report(sub)
     return parser
 

@@ -1,5 +1,5 @@
 """Per-epoch training diagnostics: learning rates, per-block weight and gradient norms, weight
-histograms.
+histograms (drawn over epochs by :func:`weight_distribution_figure`).
 
 Blocks are the backbone's top-level children that hold parameters (descending while a single
 child holds all of them, so ``emotion_cnn_s`` gives its four conv stages) plus the head's layers
@@ -14,15 +14,21 @@ epoch's value is the mean over its steps, read once when the epoch ends (no host
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
 import torch
+from matplotlib.cm import ScalarMappable
+from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 from torch import nn
 
 from emotion.training.model import EmotionNet
 
 HISTOGRAM_BINS = 40
+CMAP = "viridis"  #: colours of :func:`weight_distribution_figure`
 Blocks = dict[str, list[nn.Parameter]]
 
 
@@ -98,20 +104,55 @@ def weight_histograms(blocks: Blocks, bins: int = HISTOGRAM_BINS) -> dict[str, d
     return out
 
 
-def histogram_figure(histograms: dict[str, dict[str, Any]], epoch: int) -> Figure:
-    """Small multiples of :func:`weight_histograms` (log counts), one panel per block."""
-    cols = min(4, len(histograms))
-    rows = -(-len(histograms) // cols)
-    fig = Figure(figsize=(2.6 * cols, 1.9 * rows + 0.5), dpi=72)
-    axes = fig.subplots(rows, cols, squeeze=False).flatten()
-    for ax, (name, hist) in zip(axes, histograms.items(), strict=False):
-        edges = torch.linspace(-hist["limit"], hist["limit"], len(hist["counts"]) + 1)
-        ax.stairs(hist["counts"], edges.numpy(), fill=True, color="#2f6fb0")
-        ax.set_yscale("symlog", linthresh=1)
-        ax.set_title(name, fontsize=8)
-        ax.tick_params(labelsize=6)
-    for ax in axes[len(histograms) :]:
+def weight_distribution_figure(epochs: Sequence[Mapping[str, Mapping[str, Any]]]) -> Figure:
+    """Each block's weight distribution over epochs: one heatmap panel per block (x: epoch,
+    y: weight value, colour: share of the block's weights in each of :func:`weight_histograms`'
+    bins, log scale, one colour bar for all panels; white: no weights).
+
+    ``epochs`` holds one :func:`weight_histograms` result per epoch, epoch 1 first. Each epoch keeps
+    its own bins (they span that epoch's largest magnitude), so no counts are re-binned.
+    """
+    blocks = list(epochs[0])
+    cols = min(3, len(blocks))
+    rows = -(-len(blocks) // cols)
+    fig = Figure(figsize=(3.6 * cols, 2.5 * rows + 0.7), dpi=90, layout="constrained")
+    axes = fig.subplots(rows, cols, squeeze=False)
+    shares = {
+        b: [np.asarray(e[b]["counts"], float) / sum(e[b]["counts"]) for e in epochs] for b in blocks
+    }
+    bins = len(shares[blocks[0]][0])
+    smallest = min(float(s[s > 0].min()) for per in shares.values() for s in per)
+    norm = LogNorm(vmin=min(smallest, 0.1), vmax=1.0)
+    for i, block in enumerate(blocks):
+        ax = axes.flat[i]
+        limits = [float(e[block]["limit"]) for e in epochs]
+        # columns 2k and 2k+1 are epoch k's left and right edges; the zero-width quads between
+        # two epochs are masked, so each epoch is drawn with its own bin edges
+        x = np.repeat(np.arange(1, len(epochs) + 1), 2) + np.tile([-0.5, 0.5], len(epochs))
+        y = np.stack([np.linspace(-lim, lim, bins + 1) for lim in np.repeat(limits, 2)], axis=1)
+        values = np.full((bins, 2 * len(epochs) - 1), np.nan)
+        values[:, ::2] = np.stack(shares[block], axis=1)
+        values[values == 0] = np.nan
+        ax.pcolormesh(
+            np.broadcast_to(x, y.shape), y, np.ma.masked_invalid(values), norm=norm, cmap=CMAP
+        )
+        ax.set_xlim(0.5, len(epochs) + 0.5)
+        ax.set_ylim(-max(limits), max(limits))
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+        ax.set_title(f"{block} ({sum(epochs[0][block]['counts']):,} weights)", fontsize=9)
+        ax.tick_params(labelsize=7)
+        if i % cols == 0:
+            ax.set_ylabel("weight value", fontsize=8)
+        if i >= len(blocks) - cols:
+            ax.set_xlabel("epoch", fontsize=8)
+    for ax in axes.flat[len(blocks) :]:
         ax.set_axis_off()
-    fig.suptitle(f"Weight distribution per block, epoch {epoch}", fontsize=9)
-    fig.tight_layout()
+    bar = fig.colorbar(ScalarMappable(norm, CMAP), ax=axes, shrink=0.9)
+    bar.set_label("share of the block's weights in the bin", fontsize=8)
+    bar.ax.tick_params(labelsize=7)
+    fig.suptitle(
+        f"Weight distribution per block over {len(epochs)} epoch{'s' if len(epochs) > 1 else ''}"
+        f" ({bins} bins per epoch over ± its largest weight)",
+        fontsize=10,
+    )
     return fig

@@ -8,7 +8,8 @@ so dvclive writes no ``dvc.yaml`` and saves no experiment of its own):
 - ``plots/metrics/<series>.tsv``: one row per epoch for every series of the history rows (DVC
   plots, ``x: step``): ``train/*``, ``val/*``, ``val_ema/*``, ``gap/*``, ``lr/<param group>``,
   ``weight_norm/<block>``, ``grad_norm/<block>`` and ``timing/*``;
-- ``plots/images/weight_hist/<epoch>.png``: the weights' distribution per block.
+- ``plots/images/weight_distribution.png``: one figure, redrawn as each epoch ends, of every
+  block's weight distribution over the epochs so far.
 
 The diagnostics (``lr``, ``weight_norm``, ``grad_norm``) are plots only: they are left out of
 ``metrics.json`` so ``dvc exp show`` and metric diffs list results, not 20 norms. A resumed run
@@ -25,8 +26,9 @@ from typing import Any
 from dvclive import Live
 from scmrepo.exceptions import SCMError
 
-from emotion.training.diagnostics import histogram_figure
+from emotion.training.diagnostics import weight_distribution_figure
 
+WEIGHT_FIGURE = "weight_distribution.png"  #: under ``plots/images``
 NOT_SERIES = ("epoch", "phase")  #: row keys that are not logged as series
 PLOTS_ONLY = ("lr", "weight_norm", "grad_norm")  #: series kept out of metrics.json
 
@@ -47,6 +49,7 @@ class LiveLog:
 
     def __init__(self, directory: Path) -> None:
         self.live = _Live(str(directory), save_dvc_exp=False, dvcyaml=None, report=None)
+        self.histograms: list[Mapping[str, Any]] = []
 
     @classmethod
     def replay(
@@ -58,21 +61,29 @@ class LiveLog:
     ) -> LiveLog:
         """A fresh log (DVC deleted the stage's outputs) holding the epochs already run."""
         log = cls(directory)
-        for row, times, hist in zip(history, timing, histograms, strict=True):
-            log.epoch(row, times, hist)
+        for i, (row, times, hist) in enumerate(zip(history, timing, histograms, strict=True)):
+            log.epoch(row, times, hist, draw=i == len(history) - 1)
         return log
 
     def epoch(
-        self, row: Mapping[str, Any], timing: Mapping[str, Any], histograms: Mapping[str, Any]
+        self,
+        row: Mapping[str, Any],
+        timing: Mapping[str, Any],
+        histograms: Mapping[str, Any],
+        *,
+        draw: bool = True,
     ) -> None:
-        """Log one finished epoch and write the files (one ``next_step`` per epoch)."""
+        """Log one finished epoch and write the files (one ``next_step`` per epoch); ``draw``:
+        redraw the weight figure with this epoch (off while replaying all but the last)."""
         epoch = int(row["epoch"])
         self.live.step = epoch
         for name, value in {**row, **timing}.items():
             if name not in NOT_SERIES and value is not None:
                 self.live.log_metric(name, value)
         if histograms:
-            self.live.log_image(f"weight_hist/{epoch}.png", histogram_figure(histograms, epoch))
+            self.histograms.append(histograms)
+        if draw and self.histograms:
+            self.live.log_image(WEIGHT_FIGURE, weight_distribution_figure(self.histograms))
         for key in PLOTS_ONLY:
             self.live.summary.pop(key, None)
         self.live.next_step()
