@@ -32,10 +32,21 @@ def setup(prefer_cuda: bool = True) -> DistContext:
     cuda = prefer_cuda and torch.cuda.is_available()
     device = torch.device("cuda", local_rank) if cuda else torch.device("cpu")
     if cuda:
+        deterministic_cuda()
         torch.cuda.set_device(device)
     if world > 1 and not dist.is_initialized():
         dist.init_process_group(backend="nccl" if cuda else "gloo")
     return DistContext(rank, world, local_rank, device)
+
+
+def deterministic_cuda() -> None:
+    """Ask CUDA for run-to-run reproducible kernels: deterministic cuDNN algorithms without
+    autotuning, a fixed cuBLAS workspace, and PyTorch's deterministic implementations (ops that
+    have none warn instead of failing). Same GPU model, driver and library versions assumed."""
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # before cuBLAS starts
+    torch.backends.cudnn.benchmark = False
+    torch.backends.cudnn.deterministic = True
+    torch.use_deterministic_algorithms(True, warn_only=True)
 
 
 def barrier(ctx: DistContext) -> None:
