@@ -31,7 +31,7 @@ def metric(path: str, *keys: str) -> object:
 
 
 def results_table() -> list[str]:
-    train, evaluation = "metrics/train.json", "metrics/eval.json"
+    train, evaluation = "reports/train.json", "reports/eval.json"
     lines = [
         "| result | value |",
         "|---|---:|",
@@ -40,8 +40,8 @@ def results_table() -> list[str]:
         f"| test accuracy / macro-F1 | {metric(evaluation, 'accuracy'):.3f} / "
         f"{metric(evaluation, 'macro_f1'):.3f} ({metric(evaluation, 'n')} images) |",
     ]
-    if Path("metrics/export.json").is_file():
-        export = json.loads(Path("metrics/export.json").read_text())
+    if Path("reports/export.json").is_file():
+        export = json.loads(Path("reports/export.json").read_text())
         sizes = export["size_bytes"]
         lines.append(
             "| model size: checkpoint / ONNX fp32 / int8 | "

@@ -17,6 +17,7 @@ def main() -> None:
     parser.add_argument(
         "--out", required=True, type=Path, help="output folder (replaced atomically)"
     )
+    parser.add_argument("--report", required=True, type=Path, help="full report JSON (committed)")
     parser.add_argument("--metrics", required=True, type=Path)
     parser.add_argument("--plots", required=True, type=Path)
     parser.add_argument("--params", default="params.yaml")
@@ -27,6 +28,7 @@ def main() -> None:
         p.balance,
         ingested=args.ingest,
         out=args.out,
+        report=args.report,
         metrics=args.metrics,
         plots=args.plots,
     )

@@ -17,6 +17,7 @@ def main() -> None:
     parser.add_argument("--data", required=True, type=Path, help="balance output folder")
     parser.add_argument("--model", required=True, type=Path, help="best_model.pth")
     parser.add_argument("--calibration", required=True, type=Path, help="calibration.json out")
+    parser.add_argument("--report", required=True, type=Path, help="full report JSON (committed)")
     parser.add_argument("--metrics", required=True, type=Path)
     parser.add_argument("--plots", required=True, type=Path)
     parser.add_argument("--predictions", required=True, type=Path)
@@ -29,6 +30,7 @@ def main() -> None:
         data=args.data,
         model=args.model,
         calibration=args.calibration,
+        report=args.report,
         metrics=args.metrics,
         plots=args.plots,
         predictions=args.predictions,

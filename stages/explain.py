@@ -17,6 +17,7 @@ def main() -> None:
     parser.add_argument("--regions", required=True, type=Path, help="regions stage output folder")
     parser.add_argument("--model", required=True, type=Path, help="best_model.pth")
     parser.add_argument("--out", required=True, type=Path, help="folder for records and maps")
+    parser.add_argument("--report", required=True, type=Path, help="full report JSON (committed)")
     parser.add_argument("--metrics", required=True, type=Path)
     parser.add_argument("--plots", required=True, type=Path, help="folder for PNG grids")
     parser.add_argument(
@@ -30,6 +31,7 @@ def main() -> None:
         regions=args.regions,
         model=args.model,
         out=args.out,
+        report=args.report,
         metrics=args.metrics,
         plots=args.plots,
         region_plots=args.region_plots,

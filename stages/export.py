@@ -19,6 +19,7 @@ def main() -> None:
     parser.add_argument("--train", required=True, type=Path, help="training split (synthesize out)")
     parser.add_argument("--evaluation", required=True, type=Path, help="metrics/eval.json")
     parser.add_argument("--out", required=True, type=Path, help="folder for model files")
+    parser.add_argument("--report", required=True, type=Path, help="full report JSON (committed)")
     parser.add_argument("--metrics", required=True, type=Path)
     parser.add_argument("--env", required=True, type=Path, help="env_report JSON out")
     parser.add_argument("--params", default="params.yaml")
@@ -31,6 +32,7 @@ def main() -> None:
         train=args.train,
         evaluation=args.evaluation,
         out=args.out,
+        report=args.report,
         metrics=args.metrics,
         env=args.env,
     )

@@ -16,6 +16,7 @@ def main() -> None:
     parser.add_argument(
         "--out", required=True, type=Path, help="output folder (replaced atomically)"
     )
+    parser.add_argument("--report", required=True, type=Path, help="full report JSON (committed)")
     parser.add_argument("--metrics", required=True, type=Path, help="EDA metrics JSON")
     parser.add_argument("--plots", required=True, type=Path, help="folder for EDA plots")
     parser.add_argument("--params", default="params.yaml")
@@ -23,6 +24,7 @@ def main() -> None:
     run_ingest(
         load_sections(args.params, ingest=IngestParams).ingest,
         out=args.out,
+        report=args.report,
         metrics=args.metrics,
         plots=args.plots,
     )

@@ -16,6 +16,7 @@ def main() -> None:
     parser.add_argument("--data", required=True, type=Path, help="balance output folder")
     parser.add_argument("--mesh", required=True, type=Path, help="face_landmark.tflite")
     parser.add_argument("--out", required=True, type=Path, help="folder for the region masks")
+    parser.add_argument("--report", required=True, type=Path, help="full report JSON (committed)")
     parser.add_argument("--metrics", required=True, type=Path)
     parser.add_argument("--params", default="params.yaml")
     args = parser.parse_args()
@@ -24,6 +25,7 @@ def main() -> None:
         data=args.data,
         mesh=args.mesh,
         out=args.out,
+        report=args.report,
         metrics=args.metrics,
     )
 

@@ -16,6 +16,7 @@ def main() -> None:
     parser.add_argument("--data", required=True, type=Path, help="balance output folder")
     parser.add_argument("--out", required=True, type=Path, help="provenance folder")
     parser.add_argument("--train-out", required=True, type=Path, help="merged training split")
+    parser.add_argument("--report", required=True, type=Path, help="full report JSON (committed)")
     parser.add_argument("--metrics", required=True, type=Path)
     parser.add_argument("--params", default="params.yaml")
     args = parser.parse_args()
@@ -24,6 +25,7 @@ def main() -> None:
         data=args.data,
         out=args.out,
         train_out=args.train_out,
+        report=args.report,
         metrics=args.metrics,
     )
 

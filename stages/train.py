@@ -18,6 +18,7 @@ def main() -> None:
         "--train", type=Path, help="folder with the training split (default: --data)"
     )
     parser.add_argument("--models", required=True, type=Path, help="folder for best_model.pth")
+    parser.add_argument("--report", required=True, type=Path, help="full report JSON (committed)")
     parser.add_argument("--metrics", required=True, type=Path)
     parser.add_argument("--live", required=True, type=Path, help="folder for the dvclive log")
     parser.add_argument("--env", required=True, type=Path, help="environment report (.json)")
@@ -30,6 +31,7 @@ def main() -> None:
         data=args.data,
         train_dir=args.train or args.data,
         models=args.models,
+        report=args.report,
         metrics=args.metrics,
         live=args.live,
         env=args.env,

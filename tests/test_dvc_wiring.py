@@ -141,7 +141,8 @@ def test_metrics_and_plots_are_declared_as_such_and_kept_in_git() -> None:
         for out in stage.get("outs", []):
             path, opts = _path_opts(out)
             assert opts.get("cache", True), f"{name}: {path} must be a metric or plot"
-            assert not path.startswith(("metrics/", "plots/")) or path == "plots/explain", path
+            in_git = path.startswith(("metrics/", "reports/", "plots/"))
+            assert not in_git or path in ("plots/explain", "plots/train/live/metrics.json"), path
         for kind in ("metrics", "plots"):
             for entry in stage.get(kind, []):
                 path, opts = _path_opts(entry)
@@ -151,3 +152,24 @@ def test_metrics_and_plots_are_declared_as_such_and_kept_in_git() -> None:
     for plot in DVC["plots"]:
         _, spec = _path_opts(plot)
         assert set(spec["y"]) <= stage_plots
+
+
+def test_each_stage_with_results_declares_a_headline_metric_file_and_a_report_plot() -> None:
+    """metrics/<name>.json (the few columns of `dvc exp show`) goes with reports/<name>.json,
+    declared as a plot (its rows are the chart); both paths are passed on the command line."""
+    with_results = 0
+    for name, stage in STAGES.items():
+        metrics = [_path_opts(e)[0] for e in stage.get("metrics", [])]
+        reports = [_path_opts(e)[0] for e in stage.get("plots", [])]
+        reports = [p for p in reports if p.startswith("reports/")]
+        if not metrics and not reports:
+            continue
+        with_results += 1
+        (metric,) = metrics
+        assert metric.startswith("metrics/"), (name, metric)
+        assert reports == [metric.replace("metrics/", "reports/", 1)], name
+        assert f"--metrics {metric}" in stage["cmd"]
+        assert f"--report {reports[0]}" in stage["cmd"]
+        (spec,) = [_path_opts(e)[1] for e in stage["plots"] if _path_opts(e)[0] == reports[0]]
+        assert {"x", "y", "title"} <= set(spec), name
+    assert with_results == 8

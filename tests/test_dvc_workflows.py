@@ -1,15 +1,17 @@
 """DVC workflows as users run them: the `dvc` CLI in a temp copy of the repo, tiny config.
 
 A code edit and a forced rerun of train, training killed under `dvc repro` and resumed, a
-training run watched through `dvc exp show` while it runs, returning to a configuration that
-already ran (run-cache, also pushed to a teammate), queued and temporary experiments, and a real
-dataset shared through `dvc add` / `dvc push` / `dvc pull`.
+training run watched through `dvc metrics show` while it runs, returning to a configuration
+that already ran (run-cache, also pushed to a teammate), a queued grid sweep that trains and is
+compared and applied, a temporary experiment, and a real dataset shared through `dvc add` /
+`dvc push` / `dvc pull`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import shlex
 import subprocess
 import tarfile
 import time
@@ -25,6 +27,7 @@ import yaml
 from emotion.training import checkpoint
 
 from .conftest import (
+    REPO,
     commit,
     image_bytes,
     ran_project,
@@ -172,7 +175,7 @@ def test_training_killed_under_dvc_resumes_and_matches_an_uninterrupted_run(
         assert out.count(TRAINED) == 3 - done  # only the epochs still to do
         resumed = {
             rel: (project / rel).read_bytes()
-            for rel in ("models/best_model.pth", "metrics/train.json")
+            for rel in ("models/best_model.pth", "reports/train.json")
         }
         resumed_log = live_log(project)  # rebuilt from the resume state, then continued
         assert resumed_log["metrics.json"]["step"] == 3
@@ -187,15 +190,17 @@ def test_training_killed_under_dvc_resumes_and_matches_an_uninterrupted_run(
 
 
 def _workspace_live_metrics(project: Path) -> dict[str, Any]:
-    """The workspace's dvclive metrics as `dvc exp show --json` reports them."""
-    shown = json.loads(run(["dvc", "exp", "show", "--json"], project).stdout)
-    (workspace,) = [row for row in shown if row["rev"] == "workspace"]
-    return workspace["data"]["metrics"][f"{LIVE}/metrics.json"]["data"]
+    """The workspace's dvclive summary as `dvc metrics show --json <file>` reports it."""
+    shown = json.loads(
+        run(["dvc", "metrics", "show", "--json", f"{LIVE}/metrics.json"], project).stdout
+    )
+    (workspace,) = shown.values()
+    return workspace["data"][f"{LIVE}/metrics.json"]["data"]
 
 
 def test_a_training_run_is_visible_to_dvc_while_it_runs(project: Path) -> None:
-    """`dvc exp run`: each finished epoch lands in the dvclive log, and `dvc exp show` reports
-    it while training still runs; the finished run's log holds every epoch."""
+    """`dvc exp run`: each finished epoch lands in the dvclive log, and `dvc metrics show` of its
+    summary reports it while training still runs; the finished run's log holds every epoch."""
     epochs = 25
     with params_set(project, train__epochs=epochs, train__patience=epochs):
         proc = subprocess.Popen(
@@ -213,7 +218,7 @@ def test_a_training_run_is_visible_to_dvc_while_it_runs(project: Path) -> None:
                 assert time.monotonic() < deadline, "no finished epoch after 300 s"
                 time.sleep(0.1)
             mid_run = _workspace_live_metrics(project)
-            assert proc.poll() is None, "training ended before `dvc exp show` returned"
+            assert proc.poll() is None, "training ended before `dvc metrics show` returned"
             output, _ = proc.communicate(timeout=600)
         finally:
             if proc.poll() is None:
@@ -230,6 +235,30 @@ def test_a_training_run_is_visible_to_dvc_while_it_runs(project: Path) -> None:
     run(["dvc", "exp", "remove", "watched"], project)
     run(["dvc", "repro"], project)  # back to the committed configuration (run-cache)
     assert stale_stages(project) == set()
+
+
+def test_the_number_of_training_processes_decides_a_rerun(project: Path) -> None:
+    """`train.processes` is a param: two gloo processes under torchrun retrain (the committed
+    one-process run is not restored for them), returning to one process restores that run from
+    the run-cache, and a launcher that starts another number of processes is refused."""
+    best = md5(project / "models/best_model.pth")
+    two = {"train__launcher": "torchrun --standalone --nproc_per_node=2", "train__processes": 2}
+    with params_set(project, **two):
+        assert "train" in stale_stages(project)
+        out = log_of(run(["dvc", "repro", "train"], project))
+        assert "world size 2" in out
+        assert out.count(TRAINED) == 2  # rank 0 logs each of the 2 epochs
+        assert checkpoint.load(project / "models/best_model.pth")["config"]["world_size"] == 2
+    out = log_of(run(["dvc", "repro", "train"], project))
+    assert CACHED.format("train") in out
+    assert md5(project / "models/best_model.pth") == best
+    with params_set(project, train__processes=2):  # launcher still `python`: one process
+        done = run(["dvc", "repro", "train"], project, check=False)
+        assert done.returncode != 0
+        assert "train.processes is 2 but train.launcher ('python') started 1" in log_of(done)
+    run(["dvc", "repro"], project)  # back to the committed configuration (run-cache)
+    assert stale_stages(project) == set()
+    assert md5(project / "models/best_model.pth") == best
 
 
 def test_returning_to_a_configuration_that_ran_restores_it_from_the_run_cache(
@@ -270,16 +299,9 @@ def _queue_idle(project: Path) -> bool:
     return not any(word in status for word in ("Queued", "Running"))
 
 
-def test_queued_and_temporary_experiments_run_from_a_clean_checkout(project: Path) -> None:
-    """Queued and --temp experiments run in a clean checkout: everything a stage reads (the
-    face detector included) must come from git or DVC."""
-    commit(project, "workspace before experiments")
-    for size in (32, 48):
-        sets = ["-S", f"evaluate.batch_size={size}"]
-        run(["dvc", "exp", "run", "--queue", "-n", f"bs{size}", *sets], project)
-    run(["dvc", "queue", "start", "-j", "1"], project)
+def _wait_for_queue(project: Path, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
     try:
-        deadline = time.monotonic() + 900
         while not _queue_idle(project):
             assert time.monotonic() < deadline, run(["dvc", "queue", "status"], project).stdout
             time.sleep(3)
@@ -287,24 +309,78 @@ def test_queued_and_temporary_experiments_run_from_a_clean_checkout(project: Pat
         run(["dvc", "queue", "stop"], project, check=False)
     status = run(["dvc", "queue", "status"], project).stdout
     assert "Failed" not in status, status
-    run(["dvc", "exp", "run", "--temp", "-n", "bs128", "-S", "evaluate.batch_size=128"], project)
 
-    shown = json.loads(run(["dvc", "exp", "show", "--json"], project).stdout)
+
+def _experiments(project: Path) -> dict[str, dict[str, Any]]:
+    """Every experiment's params and headline metrics from `dvc exp show --json`, by name."""
     found = {}
-    for baseline in shown:
+    for baseline in json.loads(run(["dvc", "exp", "show", "--json"], project).stdout):
         for exp in baseline.get("experiments") or []:
             for rev in exp.get("revs") or []:
                 data = rev["data"]
-                params = data["params"]["params.yaml"]["data"]
-                metrics = data["metrics"]["metrics/eval.json"]["data"]
-                found[exp["name"]] = (params["evaluate"]["batch_size"], metrics["accuracy"])
-    assert {name: size for name, (size, _) in found.items()} == {
-        "bs32": 32,
-        "bs48": 48,
-        "bs128": 128,
+                metrics = {p: m["data"] for p, m in data["metrics"].items()}
+                found[exp["name"]] = {"params": data["params"]["params.yaml"]["data"], **metrics}
+    return found
+
+
+def compare_command() -> list[str]:
+    """The command docs/dvc.md gives for comparing experiments (the line in its code block)."""
+    text = (REPO / "docs/dvc.md").read_text()
+    (line,) = [ln for ln in text.splitlines() if ln.startswith("dvc exp show --only-changed")]
+    return shlex.split(line.split("  #")[0])
+
+
+def test_a_training_sweep_runs_from_the_queue_and_its_best_run_is_applied(project: Path) -> None:
+    """A grid sweep over a training param (DVC's `-S key=a,b,c`) queued and run by two workers
+    in clean checkouts; the documented compare command shows every headline metric and the
+    changed param un-elided in a 200-column terminal; `dvc exp apply` + commit leaves nothing
+    stale, with the applied run's metrics committed."""
+    commit(project, "workspace before experiments")
+    rates = [0.001, 0.002, 0.004]
+    sweep = ",".join(str(r) for r in rates)
+    run(["dvc", "exp", "run", "--queue", "-S", f"train.head_lr={sweep}"], project)
+    run(["dvc", "queue", "start", "-j", "2"], project)
+    _wait_for_queue(project, 1500)
+    runs = _experiments(project)
+    assert sorted(r["params"]["train"]["head_lr"] for r in runs.values()) == rates
+    assert len({r["metrics/train.json"]["val_f1"] for r in runs.values()}) > 1  # each trained
+
+    done = subprocess.run(
+        compare_command(), cwd=project, env=tool_env(COLUMNS="200"), capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    shown = done.stdout
+    assert max(len(line) for line in shown.splitlines()) <= 200, shown
+    assert "…" not in shown, shown
+    headline = {
+        name
+        for path in (project / "metrics").glob("*.json")
+        for name in json.loads(path.read_text())
     }
-    committed = json.loads((project / "metrics/eval.json").read_text())["accuracy"]
-    assert {acc for _, acc in found.values()} == {committed}  # batch size never changes results
+    assert len(headline) >= 12
+    for name in [*headline, "train.head_lr", *runs]:
+        assert name in shown, f"{name} missing from:\n{shown}"
+    assert "evaluate.batch_size" not in shown  # unchanged params are left out
+
+    best = max(runs, key=lambda name: runs[name]["metrics/eval.json"]["f1"])
+    run(["dvc", "exp", "apply", best], project)
+    commit(project, f"apply experiment {best}")
+    assert stale_stages(project) == set()
+    applied = yaml.safe_load((project / "params.yaml").read_text())["train"]["head_lr"]
+    assert applied == runs[best]["params"]["train"]["head_lr"]
+    for rel in ("metrics/eval.json", "metrics/export.json"):
+        committed = run(["git", "show", f"HEAD:{rel}"], project).stdout
+        assert json.loads(committed) == runs[best][rel], rel
+
+
+def test_a_temporary_experiment_runs_from_a_clean_checkout(project: Path) -> None:
+    """`--temp` runs in a clean checkout: everything a stage reads (the face detector
+    included) must come from git or DVC; the evaluation batch size never changes results."""
+    run(["dvc", "exp", "run", "--temp", "-n", "bs128", "-S", "evaluate.batch_size=128"], project)
+    shown = _experiments(project)["bs128"]
+    assert shown["params"]["evaluate"]["batch_size"] == 128
+    committed = json.loads((project / "metrics/eval.json").read_text())
+    assert shown["metrics/eval.json"] == committed
 
 
 def _dataset_archive(root: Path) -> Path:
@@ -333,7 +409,7 @@ def test_a_dataset_under_dvc_reaches_a_teammate_through_push_and_pull(
     assert "data/external/faces.dvc: already records a dataset named 'faces'" in done.stderr
     set_params(project, {"ingest.source": "data/external/faces"})
     run(["dvc", "repro"], project)
-    assert json.loads((project / "metrics/eda.json").read_text())["total"] == 60
+    assert json.loads((project / "reports/eda.json").read_text())["total"] == 60
     commit(project, "tiny run on a real dataset")
     run(["dvc", "push"], project)
 

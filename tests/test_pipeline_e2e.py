@@ -49,21 +49,36 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_repro_writes_outputs_and_leaves_nothing_stale(project: Path) -> None:
-    eda = json.loads((project / "metrics/eda.json").read_text())
+    eda = json.loads((project / "reports/eda.json").read_text())
     assert eda["total"] == 120
     assert eda["with_mask"] == 120
     assert sum(c["count"] for c in eda["classes"].values()) == 120
     assert (project / "plots/eda/samples.png").stat().st_size > 1000
     assert (project / "data/interim/ingest/manifest.csv").is_file()
-    evaluation = json.loads((project / "metrics/eval.json").read_text())
+    evaluation = json.loads((project / "reports/eval.json").read_text())
     assert (
         evaluation["n"]
         == len((project / "data/evaluate/predictions.csv").read_text().splitlines()) - 1
     )
     assert (project / "models/best_model.pth").is_file()
-    regions = json.loads((project / "metrics/regions.json").read_text())
+    regions = json.loads((project / "reports/regions.json").read_text())
     assert regions["vs_source_masks"]["images"] == regions["fitted"] > 0  # demo masks compared
     assert stale_stages(project) == set()
+
+
+def test_dvc_metrics_show_is_the_headline_and_fits_a_250_column_terminal(project: Path) -> None:
+    """Each stage declares a few short headline figures; the detail stays in reports/."""
+    shown = run(["dvc", "metrics", "show"], project).stdout
+    lines = shown.splitlines()
+    assert max(len(line) for line in lines) <= 250, shown
+    headline = {
+        name
+        for path in (project / "metrics").glob("*.json")
+        for name in json.loads(path.read_text())
+    }
+    assert set(lines[0].split()[1:]) == headline
+    assert 12 <= len(headline) <= 20
+    assert {"acc", "f1", "ece", "faith_gradcam_pp", "int8_ms"} <= headline
 
 
 def test_second_repro_is_a_no_op(project: Path) -> None:
@@ -99,9 +114,9 @@ def test_a_second_clean_run_reproduces_data_and_metrics(project: Path, tmp_path:
     assert {"data/interim/ingest/manifest.csv", "data/processed/synth/train.npy"} <= files
     differ = [f for f in sorted(files) if (project / f).read_bytes() != (other / f).read_bytes()]
     assert differ == []
-    metrics = _relative(project, ("metrics/*.json",))
-    assert metrics == _relative(other, ("metrics/*.json",))
-    assert {f"metrics/{n}.json" for n in ("eda", "synth", "eval", "export")} <= metrics
+    metrics = _relative(project, ("metrics/*.json", "reports/*.json"))
+    assert metrics == _relative(other, ("metrics/*.json", "reports/*.json"))
+    assert {f"{d}/{n}.json" for d in ("metrics", "reports") for n in ("eda", "eval")} <= metrics
     for rel in sorted(metrics):
         first, second = (
             without_timings(json.loads((r / rel).read_text())) for r in (project, other)
@@ -158,7 +173,7 @@ def test_an_independent_onnx_client_reproduces_the_test_accuracy(project: Path) 
     predicted = pd.read_csv(project / "data/evaluate/predictions.csv")["predicted"]
     accuracy = float(np.mean(predicted.to_numpy() == test["label"].to_numpy()))
     assert accuracy == pytest.approx(
-        json.loads((project / "metrics/eval.json").read_text())["accuracy"], abs=5e-7
+        json.loads((project / "reports/eval.json").read_text())["accuracy"], abs=5e-7
     )
 
 
@@ -168,7 +183,7 @@ def test_temperature_fitted_on_validation_lowers_test_nll_and_keeps_the_argmax(
     """The trained tiny model's temperature, fitted on val, helps on the held-out test split."""
     from . import independent_client
 
-    calibration = json.loads((project / "metrics/eval.json").read_text())["calibration"]
+    calibration = json.loads((project / "reports/eval.json").read_text())["calibration"]
     assert calibration["method"] == "temperature"
     assert calibration["temperature"] != pytest.approx(1.0, abs=1e-3)
     assert calibration["calibrated"]["nll"] < calibration["uncalibrated"]["nll"]
@@ -192,7 +207,7 @@ def test_validation_scores_in_eval_json_are_the_served_models(project: Path) -> 
     """eval.json's validation accuracy is what the exported model scores on those image files."""
     from . import independent_client
 
-    validation = json.loads((project / "metrics/eval.json").read_text())["validation"]
+    validation = json.loads((project / "reports/eval.json").read_text())["validation"]
     val = pd.read_csv(project / "data/processed/balance/val.csv", keep_default_na=False)
     predicted = independent_client.predict(project / "models", [project / p for p in val["path"]])
     assert validation["n"] == len(val)
@@ -206,7 +221,7 @@ def test_export_writes_a_model_card_from_the_measured_metrics(project: Path) -> 
     card = (project / "models/MODEL_CARD.md").read_text()
     _, front, body = card.split("---\n", 2)
     meta = yaml.safe_load(front)
-    evaluation = json.loads((project / "metrics/eval.json").read_text())
+    evaluation = json.loads((project / "reports/eval.json").read_text())
     results = {m["name"]: m["value"] for m in meta["model-index"][0]["results"][0]["metrics"]}
     assert results["Test accuracy"] == evaluation["accuracy"]
     assert results["Test macro-F1"] == evaluation["macro_f1"]
@@ -252,7 +267,7 @@ def test_a_release_of_the_run_verifies_serves_and_refuses_tampering(
         manifest["dvc_lock"]["train"]["outs"]["models/best_model.pth"]["md5"]
         == train_out["models/best_model.pth"]
     )
-    evaluation = json.loads((project / "metrics/eval.json").read_text())
+    evaluation = json.loads((project / "reports/eval.json").read_text())
     assert manifest["metrics"]["test"]["accuracy"] == evaluation["accuracy"]
     assert manifest["params_overlay"] == {}  # the tiny run's params are the committed ones
     card = (out / "MODEL_CARD.md").read_text()
@@ -432,7 +447,7 @@ def test_with_a_real_source_demo_data_changes_do_not_rerun_ingest(
         (external / "train" / label / f"{i}.png").write_bytes(image_bytes(100 + i))
     set_params(project, {"ingest.source": str(external)})
     run(["dvc", "repro"], project)
-    assert json.loads((project / "metrics/eda.json").read_text())["splits"] == {"train": 60}
+    assert json.loads((project / "reports/eda.json").read_text())["splits"] == {"train": 60}
 
     set_params(project, {"demo_data.seed": 7})
     assert stale_stages(project) == {"demo_data"}
@@ -461,7 +476,7 @@ def test_tta_under_dvc_evaluate_and_the_independent_client_agree(
     assert stale_stages(project_copy) == set()
     contract = json.loads((project_copy / "models/model.json").read_text())
     assert contract["tta"]["mode"] == mode
-    assert json.loads((project_copy / "metrics/eval.json").read_text())["tta"]["mode"] == mode
+    assert json.loads((project_copy / "reports/eval.json").read_text())["tta"]["mode"] == mode
     assert_client_matches_evaluate(project_copy)
 
 
@@ -483,7 +498,7 @@ def test_extra_sets_under_dvc_are_scored_and_a_corrupt_file_is_named(
     assert stale_stages(project_copy) == {"evaluate"}
     run(["dvc", "repro"], project_copy)
     assert stale_stages(project_copy) == set()
-    scores = json.loads((project_copy / "metrics/eval.json").read_text())["extra_sets"]["made_up"]
+    scores = json.loads((project_copy / "reports/eval.json").read_text())["extra_sets"]["made_up"]
     counts = test["label"].value_counts()
     assert scores["n"] == sum(counts[c] for c in folder_of)
     assert set(scores["recall"]) == set(scores["confusion"]) == set(folder_of)
@@ -507,15 +522,16 @@ def test_explain_measures_face_mesh_regions_when_the_source_has_no_masks(
     shutil.copytree(project_copy / "data/raw/demo", faces, ignore=shutil.ignore_patterns("_*"))
     set_params(project_copy, {"ingest.source": str(faces)})
     run(["dvc", "repro"], project_copy)
-    regions = json.loads((project_copy / "metrics/regions.json").read_text())
+    regions = json.loads((project_copy / "reports/regions.json").read_text())
     assert regions["vs_source_masks"] is None
     stored = pd.read_csv(project_copy / "data/processed/regions/test.csv")
     assert len(stored) == regions["images"]
     assert int(stored["fitted"].sum()) == regions["fitted"] > 0
-    explain = json.loads((project_copy / "metrics/explain.json").read_text())
+    explain = json.loads((project_copy / "reports/explain.json").read_text())
     probe = explain["probe"]
     assert probe["masks"] == "landmarks"
-    assert not stored.set_index("path").loc[probe["face_mesh_unfit"], "fitted"].any()
+    unfit = probe["face_mesh_unfit"] or []  # an empty list is written as null
+    assert not stored.set_index("path").loc[unfit, "fitted"].any()
     for method in ("gradcam", "gradcam_pp", "shap", "lime"):
         assert set(explain["methods"][method]["localisation"]) == {
             "energy_in_mask",

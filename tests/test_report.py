@@ -27,6 +27,12 @@ stages:
     metrics:
       - metrics/train.json:
           cache: false
+    plots:
+      - reports/train.json:
+          cache: false
+          template: bar_horizontal
+          x: f1
+          y: class
 plots:
   - plots/evaluate/confusion.csv:
       template: confusion
@@ -48,6 +54,13 @@ def confusion_csv(pairs: list[tuple[str, str]]) -> str:
 def commit(project: Path, lr: float, accuracy: float, pairs: list[tuple[str, str]]) -> str:
     (project / "params.yaml").write_text(f"train:\n  lr: {lr}\n")
     (project / "metrics/train.json").write_text(json.dumps({"accuracy": accuracy}))
+    sad = sum(a == p == "sad" for a, p in pairs) / 2
+    detail = {
+        "per_class": {"sad": {"f1": sad}, "happy": {"f1": 1.0}},
+        "methods": {"shap": {"deletion_auc": round(1 - accuracy, 2)}},
+        "rows": [{"class": "sad", "f1": sad}, {"class": "happy", "f1": 1.0}],
+    }
+    (project / "reports/train.json").write_text(json.dumps(detail))
     (project / report.CONFUSION).write_text(confusion_csv(pairs))
     run(["git", "add", "-A"], project)
     run(["git", "commit", "-q", "-m", f"lr {lr}"], project)
@@ -62,6 +75,7 @@ def init_project(root: Path, dvc_yaml: str) -> Path:
     run(["dvc", "init", "-q"], root)
     (root / "dvc.yaml").write_text(dvc_yaml)
     (root / "metrics").mkdir()
+    (root / "reports").mkdir()
     (root / "plots/evaluate").mkdir(parents=True)
     return root
 
@@ -89,6 +103,16 @@ def test_report_shows_changed_params_metrics_and_recall(project: tuple[Path, str
     assert row(text, "accuracy")[2:4] == ["0.5", "0.75"]
     assert row(text, "| sad |") == ["sad", "2 → 2", "50.0% → 100.0%", "+50.0 pp", "—"]
     assert row(text, "| happy |") == ["happy", "2 → 2", "100.0% → 100.0%", "+0.0 pp", "—"]
+    # the per-class and per-method detail of the committed reports, after the headline
+    assert row(text, "per_class.sad.f1")[:4] == [
+        "reports/train.json",
+        "per_class.sad.f1",
+        "0.5",
+        "1.0",
+    ]
+    assert row(text, "methods.shap.deletion_auc")[2:4] == ["0.5", "0.25"]
+    assert "per_class.happy.f1" not in text  # unchanged
+    assert text.index("### Metrics") < text.index("### Detail (reports/)")
     assert "No metric changes" not in text
     assert "No params changes" not in text
 
@@ -96,6 +120,7 @@ def test_report_shows_changed_params_metrics_and_recall(project: tuple[Path, str
 def test_report_against_head_says_nothing_changed(project: tuple[Path, str]) -> None:
     text = report.build_report("HEAD", project[0])
     assert "No metric changes." in text
+    assert "No changes in the reports." in text
     assert "No params changes." in text
     assert "Confusion matrix unchanged (4 test images)." in text
     assert "|" not in text

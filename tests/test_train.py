@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import shutil
 import subprocess
+import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -14,10 +17,16 @@ import pytest
 import timm
 import torch
 
-from emotion.core.distributed import DistContext
+from emotion.core.distributed import DistContext, deterministic_cuda
+from emotion.core.errors import EmotionError
 from emotion.core.preprocessing import PreprocessingContract
 from emotion.training import checkpoint
-from emotion.training.diagnostics import GradNorms, model_blocks
+from emotion.training.diagnostics import (
+    GradNorms,
+    model_blocks,
+    weight_distribution_figure,
+    weight_histograms,
+)
 from emotion.training.evaluation import classification_metrics, expected_calibration_error
 from emotion.training.model import (
     build_model,
@@ -36,6 +45,7 @@ from emotion.training.tensordata import (
 from emotion.training.trainer import Trainer, inverse_frequency_weights
 
 from .conftest import REPO, params_text, section, tool_env
+from .serve_fixtures import free_port
 
 CLASSES = ["angry", "happy", "sad"]
 
@@ -379,9 +389,34 @@ def test_diagnostics_are_logged_per_epoch_with_finite_values(
     sizes["head_2"] = sum(p.numel() for p in trainer.blocks["head_2"])  # LayerNorm: all of it
     for hist in result.histograms:
         assert {b: sum(h["counts"]) for b, h in hist.items()} == sizes
-    images = sorted((live / "plots/images/weight_hist").iterdir())
-    assert [p.name for p in images] == ["1.png", "2.png"]
-    assert all(p.read_bytes().startswith(b"\x89PNG") for p in images)
+    images = sorted((live / "plots/images").iterdir())
+    assert [p.name for p in images] == ["weight_distribution.png"]  # one figure, all epochs
+    assert images[0].read_bytes().startswith(b"\x89PNG")
+
+
+def test_weight_figure_shows_every_block_over_the_epochs_without_touching_rng() -> None:
+    """One heatmap panel per block (x: epoch, y: weight value), one shared colour bar; drawing
+    it leaves torch's random state alone, so training is unchanged by it."""
+    blocks = model_blocks(build_model(model_params(), 6))
+    epochs = [weight_histograms(blocks)]
+    with torch.no_grad():
+        for params in blocks.values():
+            for p in params:
+                p.mul_(1.5)  # a later epoch: wider distributions
+    epochs.append(weight_histograms(blocks))
+    torch_state = torch.get_rng_state()
+    fig = weight_distribution_figure(epochs)
+    assert torch.equal(torch.get_rng_state(), torch_state)
+    panels = [ax for ax in fig.axes if ax.get_title()]
+    assert [ax.get_title().split(" (")[0] for ax in panels] == CNN_BLOCKS
+    assert all(len(ax.collections) == 1 for ax in panels)  # one mesh: every epoch in one panel
+    assert {ax.get_xlabel() for ax in panels} == {"", "epoch"}
+    assert {ax.get_ylabel() for ax in panels} == {"", "weight value"}
+    assert panels[0].get_xlim() == (0.5, 2.5)
+    limit = epochs[1]["backbone_stages_0"]["limit"]  # the wider epoch sets the range
+    assert panels[0].get_ylim() == pytest.approx((-limit, limit))
+    bars = [ax for ax in fig.axes if ax.get_ylabel().startswith("share")]
+    assert len(bars) == 1
 
 
 def test_gradient_norms_average_the_finite_steps() -> None:
@@ -425,42 +460,100 @@ def test_a_checkpoint_from_another_run_is_not_resumed(packed: Path, tmp_path: Pa
     assert other.try_resume() == 0
 
 
+def test_a_resume_with_another_number_of_processes_is_refused(packed: Path, tmp_path: Path) -> None:
+    """The effective batch is batch_size x processes: a run never continues with another."""
+    cfg = tiny_config(epochs=2)
+    make_trainer(packed, tmp_path, cfg).fit()
+    state = checkpoint.load(tmp_path / "state/last.pth")
+    assert state["world_size"] == 1
+    state["world_size"] = 2
+    checkpoint.save(state, tmp_path / "state/last.pth")
+    with pytest.raises(EmotionError, match="written by 2 training process"):
+        make_trainer(packed, tmp_path, cfg).try_resume()
+
+
+DDP_PARAMS = {
+    "model.image_size": 24,
+    "train.epochs": 2,
+    "train.batch_size": 8,
+    "train.processes": 2,
+    "model.head_hidden": 16,
+}
+
+
+def ddp_train(packed: Path, cwd: Path, launches: list[list[str]]) -> dict[str, Any]:
+    """Run stages/train.py under each ``torchrun`` argument list at once (the nodes of one job);
+    returns the best checkpoint, after checking every launch succeeded."""
+    cwd.mkdir(parents=True)
+    (cwd / "params.yaml").write_text(params_text(DDP_PARAMS))
+    script = [str(REPO / "stages/train.py"), "--data", str(packed), "--models", "models"]
+    script += ["--report", "train.json", "--metrics", "headline.json", "--live", "live"]
+    script += ["--env", "env/train.json"]
+    procs = []
+    for launch in launches:
+        procs.append(
+            subprocess.Popen(
+                ["torchrun", *launch, *script],
+                cwd=cwd,
+                env=tool_env(EMOTION_WORKERS="2"),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        )
+        time.sleep(1)  # node 0 first: it hosts the rendezvous
+    for proc in procs:
+        _, err = proc.communicate(timeout=600)
+        assert proc.returncode == 0, err[-3000:]
+    return checkpoint.load(cwd / "models" / "best_model.pth")
+
+
 @pytest.mark.slow
 def test_ddp_with_two_cpu_processes(packed: Path, tmp_path: Path) -> None:
-    overrides = {
-        "model.image_size": 24,
-        "train.epochs": 2,
-        "train.batch_size": 8,
-        "model.head_hidden": 16,
-    }
-    (tmp_path / "params.yaml").write_text(params_text(overrides))
-    cmd = [
-        "torchrun",
-        "--standalone",
-        "--nproc_per_node",
-        "2",
-        str(REPO / "stages/train.py"),
-        "--data",
-        str(packed),
-        "--models",
-        "models",
-        "--metrics",
-        "train.json",
-        "--live",
-        "live",
-        "--env",
-        "env/train.json",
+    best = ddp_train(packed, tmp_path / "run", [["--standalone", "--nproc_per_node", "2"]])
+    report = json.loads((tmp_path / "run/train.json").read_text())
+    assert report["epochs_run"] == 2
+    assert json.loads((tmp_path / "run/live/metrics.json").read_text())["step"] == 2  # rank 0
+    assert json.loads((tmp_path / "run/env/train.json").read_text())["torch_threads"] == 1
+    assert best["config"]["world_size"] == 2
+
+
+@pytest.mark.slow
+def test_two_nodes_on_loopback_train_the_weights_of_one_node_with_two_processes(
+    packed: Path, tmp_path: Path
+) -> None:
+    """torchrun's c10d rendezvous over TCP, one process per "node": the same job (world size 2,
+    same global batch) as one node with two processes, so the same weights, bit for bit."""
+    one = ddp_train(packed, tmp_path / "one", [["--standalone", "--nproc_per_node", "2"]])
+    port = free_port()
+    nodes = [
+        [
+            "--nnodes=2",
+            f"--node-rank={rank}",
+            "--nproc-per-node=1",
+            "--rdzv-backend=c10d",
+            f"--rdzv-endpoint=127.0.0.1:{port}",
+            "--rdzv-id=emotion-two-nodes",
+        ]
+        for rank in (0, 1)
     ]
-    done = subprocess.run(
-        cmd, cwd=tmp_path, env=tool_env(EMOTION_WORKERS="2"), capture_output=True, text=True
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    metrics = json.loads((tmp_path / "train.json").read_text())
-    assert metrics["epochs_run"] == 2
-    assert json.loads((tmp_path / "live/metrics.json").read_text())["step"] == 2  # rank 0 only
-    assert json.loads((tmp_path / "env/train.json").read_text())["torch_threads"] == 1
-    assert checkpoint.load(tmp_path / "models" / "best_model.pth")["config"]["world_size"] == 2
-    assert "world size 2" in done.stderr
+    two = ddp_train(packed, tmp_path / "two", nodes)
+    assert two["config"]["world_size"] == 2
+    assert one["state_dict"].keys() == two["state_dict"].keys()
+    for name, tensor in one["state_dict"].items():
+        assert torch.equal(tensor, two["state_dict"][name]), name
+
+
+def test_a_launcher_that_disagrees_with_train_processes_is_refused(
+    packed: Path, tmp_path: Path
+) -> None:
+    (tmp_path / "params.yaml").write_text(params_text({**DDP_PARAMS, "train.processes": 3}))
+    cmd = ["python", str(REPO / "stages/train.py"), "--data", str(packed), "--models", "m"]
+    cmd += ["--report", "r.json", "--metrics", "m.json", "--live", "live", "--env", "env.json"]
+    done = subprocess.run(cmd, cwd=tmp_path, env=tool_env(), capture_output=True, text=True)
+    assert done.returncode == 2
+    assert "train.processes is 3 but train.launcher ('python') started 1" in done.stderr
+    assert not (tmp_path / "m").exists()
 
 
 def test_shards_are_disjoint_and_equal_sized() -> None:
@@ -516,3 +609,18 @@ def test_metrics_on_known_predictions() -> None:
     ece, table = expected_calibration_error(y, probs, bins=5)
     assert ece == pytest.approx(abs(4 / 6 - (0.8 + 0.2 / 3)))
     assert sum(row["count"] for row in table) == 6
+
+
+def test_cuda_runs_ask_for_deterministic_kernels(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What `setup` sets on a CUDA device so a resumed run can match an uninterrupted one."""
+    monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
+    try:
+        deterministic_cuda()
+        assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":4096:8"
+        assert torch.are_deterministic_algorithms_enabled()
+        assert torch.is_deterministic_algorithms_warn_only_enabled()
+        assert torch.backends.cudnn.deterministic
+        assert not torch.backends.cudnn.benchmark
+    finally:
+        torch.use_deterministic_algorithms(False)
+        torch.backends.cudnn.deterministic = False

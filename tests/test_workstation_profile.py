@@ -72,11 +72,11 @@ def test_workstation_profile_runs_end_to_end(tmp_path: Path) -> None:
 
     run(["dvc", "repro"], project)
     assert stale_stages(project) == set()
-    balance = json.loads((project / "metrics/balance.json").read_text())
+    balance = json.loads((project / "reports/balance.json").read_text())
     assert json.dumps(balance).count("disgust") == 0  # dropped by the profile's ingest settings
-    train = json.loads((project / "metrics/train.json").read_text())
+    train = json.loads((project / "reports/train.json").read_text())
     assert train["epochs_run"] == 4
-    synth = json.loads((project / "metrics/synth.json").read_text())
+    synth = json.loads((project / "reports/synth.json").read_text())
     assert synth["model_id"] == "tiny"
     assert synth["generated"] > 0
     contract = json.loads((project / "models/model.json").read_text())
@@ -84,8 +84,8 @@ def test_workstation_profile_runs_end_to_end(tmp_path: Path) -> None:
     assert contract["source"]["model_name"] == "resnet50"
     graph = onnx.load(project / "models/model.onnx", load_external_data=False).graph
     assert graph.input[0].name == "input"
-    export = json.loads((project / "metrics/export.json").read_text())
+    export = json.loads((project / "reports/export.json").read_text())
     assert export["parity"]["top1_agreement"] == 1.0
     assert export["opset"] == 17
-    explain = json.loads((project / "metrics/explain.json").read_text())
+    explain = json.loads((project / "reports/explain.json").read_text())
     assert explain["target_layer"].endswith("layer3")

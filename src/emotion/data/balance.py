@@ -15,6 +15,7 @@ from tqdm import tqdm
 
 from emotion.core.atomic import replace_dir, write_json, write_text
 from emotion.core.plots import before_after_bars
+from emotion.core.results import write_results
 from emotion.core.stage import log, worker_count
 from emotion.data.augment import augment, variant_rng
 from emotion.data.decode import load_images
@@ -30,6 +31,9 @@ from emotion.data.split import (
     leak_audit,
     predefined_splits,
 )
+
+#: ``metrics/balance.json``: training images after augmentation (the rest: ``reports/``).
+HEADLINE = {"train_images": "split_sizes.train"}
 
 
 @dataclass(frozen=True)
@@ -238,6 +242,7 @@ def run_balance(
     *,
     ingested: Path,
     out: Path,
+    report: Path,
     metrics: Path,
     plots: Path,
 ) -> dict[str, Any]:
@@ -276,7 +281,8 @@ def run_balance(
             "dropped_from_train": splits.dropped,
         },
     }
-    write_json(metrics, summary)
+    rows = [{"class": pl.label, "before": int(before[pl.label]), "after": pl.after} for pl in plans]
+    write_results(summary, rows, report_path=report, metrics_path=metrics, keys=HEADLINE)
     table = pd.DataFrame(
         {"class": classes, "before": before.to_numpy(), "after": [pl.after for pl in plans]}
     )

@@ -10,6 +10,9 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+#: ``metrics/eda.json``: the headline of the EDA report (see :mod:`emotion.core.results`).
+HEADLINE = {"images": "total"}
+
 
 def _counts(series: pd.Series) -> dict[str, int]:
     return {str(k): int(v) for k, v in series.value_counts().sort_index().items()}
@@ -23,7 +26,7 @@ def eda_metrics(
     quarantined: int,
     ignored_files: int,
 ) -> dict[str, Any]:
-    """Summary statistics of the dataset (``metrics/eda.json``)."""
+    """Summary statistics of the dataset (``reports/eda.json``)."""
     total = len(manifest)
     per_class = manifest["label"].value_counts().reindex(list(classes), fill_value=0)
     counts = per_class.to_numpy(dtype=float)

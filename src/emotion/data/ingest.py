@@ -11,8 +11,9 @@ import pandas as pd
 
 from emotion.core.atomic import replace_dir, write_json, write_text
 from emotion.core.errors import DataError
+from emotion.core.results import write_results
 from emotion.core.stage import log, worker_count
-from emotion.data.eda import class_distribution, eda_metrics, sample_grid
+from emotion.data.eda import HEADLINE, class_distribution, eda_metrics, sample_grid
 from emotion.data.labels import LabelMap
 from emotion.data.manifest import (
     MANIFEST_COLUMNS,
@@ -145,8 +146,10 @@ def ingest(
     return IngestResult(manifest, quarantine, dict(dropped), ignored)
 
 
-def run_ingest(params: IngestParams, *, out: Path, metrics: Path, plots: Path) -> dict[str, Any]:
-    """Verify ``ingest.source``, write its manifest (+ quarantine), EDA metrics and plots."""
+def run_ingest(
+    params: IngestParams, *, out: Path, report: Path, metrics: Path, plots: Path
+) -> dict[str, Any]:
+    """Verify ``ingest.source``, write its manifest (+ quarantine), EDA report, metrics, plots."""
     root = Path.cwd()
     labels = LabelMap(params.classes, params.aliases, params.drop)
     with replace_dir(out) as tmp:
@@ -169,7 +172,8 @@ def run_ingest(params: IngestParams, *, out: Path, metrics: Path, plots: Path) -
         quarantined=len(result.quarantine),
         ignored_files=result.ignored_files,
     )
-    write_json(metrics, eda)
+    rows = [{"class": c, **v} for c, v in eda["classes"].items()]
+    write_results(eda, rows, report_path=report, metrics_path=metrics, keys=HEADLINE)
     table = class_distribution(result.manifest, params.classes)
     write_text(plots / "class_distribution.csv", to_csv_text(table))
     sample_grid(

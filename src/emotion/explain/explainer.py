@@ -110,6 +110,8 @@ def evaluate_method(
         "seconds_per_image": round(seconds, 4),
         "deletion_auc": round(deletion, 4),
         "insertion_auc": round(insertion, 4),
+        # insertion - deletion AUC: high when the map ranks first the pixels the model relies on
+        "faithfulness": round(insertion - deletion, 4),
     }
     if method != "random":
         sanity = checks.mean_rank_correlation(

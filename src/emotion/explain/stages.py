@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, get_args
 
@@ -9,7 +10,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from emotion.core.atomic import replace_dir, write_json, write_jsonl
+from emotion.core.atomic import replace_dir, write_jsonl
+from emotion.core.results import write_results
 from emotion.core.stage import log, worker_count
 from emotion.explain.explainer import Explainer, explain_all
 from emotion.explain.figures import class_grid, mean_face_figure, region_table_figure
@@ -23,6 +25,31 @@ from emotion.training.model import TrainedModel, build_model, load_trained
 from emotion.training.tensordata import Preprocess, TensorSplit
 
 
+def method_rows(measured: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per method (the random baseline included): the scores ``dvc plots`` compares."""
+    return [
+        {
+            "method": name,
+            "faithfulness": m["faithfulness"],
+            "deletion_auc": m["deletion_auc"],
+            "insertion_auc": m["insertion_auc"],
+            "pointing_game": m.get("localisation", {}).get("pointing_game"),
+            "seconds_per_image": m["seconds_per_image"],
+        }
+        for name, m in measured.items()
+    ]
+
+
+def write_explain_results(
+    summary: dict[str, Any], methods: Sequence[str], *, report: Path, metrics: Path
+) -> None:
+    """The report (its rows: one per method, random included) and the headline metrics: each
+    method's faithfulness as ``faith_<method>``."""
+    rows = method_rows({**summary["methods"], "random": summary["random_baseline"]})
+    keys = {f"faith_{m}": f"methods.{m}.faithfulness" for m in methods}
+    write_results(summary, rows, report_path=report, metrics_path=metrics, keys=keys)
+
+
 def run_explain(
     params: ExplainParams,
     *,
@@ -30,6 +57,7 @@ def run_explain(
     regions: Path,
     model: Path,
     out: Path,
+    report: Path,
     metrics: Path,
     plots: Path,
     region_plots: Path,
@@ -63,7 +91,7 @@ def run_explain(
         "face_mesh_unfit": [test.frame["path"].iat[rows[k]] for k in probe_regions.unfit],
     }
     summary["target_layer"] = target_layer(trained.model, params.target_layer)[2]
-    write_json(metrics, summary)
+    write_explain_results(summary, params.methods, report=report, metrics=metrics)
     records = probe_records(test.frame, rows, labels, probs, classes)
     with replace_dir(out) as tmp:
         write_jsonl(tmp / "records.jsonl", records)

@@ -2,7 +2,7 @@
 
 YAML metadata (tags, metrics, ``model-index``) then Model details, Uses, Bias, risks and
 limitations, Training data, Preprocessing, Evaluation (per-class table from
-``metrics/eval.json``, calibration, int8), How to use and Files, so the model can be published to
+``reports/eval.json``, calibration, int8), How to use and Files, so the model can be published to
 any hub with its card. Every figure is read from the stage's inputs and outputs, none typed in.
 """
 
@@ -27,7 +27,7 @@ LIMITATIONS = """\
 - **Low resolution, grayscale, one face.** 48 px grayscale crops of the largest detected face;
   strong profile views, occlusion (masks, hands) and small faces degrade it.
 - **Calibration holds for data like the validation split.** Confidence was fitted there; on
-  other data (see `extra_sets` in `metrics/eval.json`) it can be over- or under-confident.
+  other data (see `extra_sets` in `reports/eval.json`) it can be over- or under-confident.
 """
 
 OUT_OF_SCOPE = """\

@@ -19,6 +19,7 @@ from emotion.core.atomic import write_json, write_text
 from emotion.core.envreport import env_report
 from emotion.core.errors import DataError, EmotionError
 from emotion.core.hashing import sha256_file
+from emotion.core.results import write_results
 from emotion.core.stage import log, worker_count
 from emotion.core.tta import TestTimeAugmentation
 from emotion.export.contract import CONTRACT_FILE, ModelContract
@@ -41,6 +42,12 @@ from emotion.training.tensordata import Preprocess, TensorSplit
 
 FP32, INT8 = "model.onnx", "model.int8.onnx"
 CARD_FILE = "MODEL_CARD.md"
+#: ``metrics/export.json``: the int8 model's batch-1 latency, size and accuracy change.
+HEADLINE = {
+    "int8_ms": "latency.onnxruntime_int8.batch1_p50_ms",
+    "int8_bytes": "size_bytes.int8",
+    "int8_delta": "int8.accuracy_delta",
+}
 
 
 def model_inputs(data: Path, split: str, trained: TrainedModel) -> tuple[np.ndarray, np.ndarray]:
@@ -116,6 +123,7 @@ def run_export(
     train: Path,
     evaluation: Path,
     out: Path,
+    report: Path,
     metrics: Path,
     env: Path,
 ) -> dict[str, Any]:
@@ -162,10 +170,16 @@ def run_export(
         **{variant: f["bytes"] for variant, f in files.items()},
     }
     summary["latency"] = latency_summary(timings, threads)
-    write_json(metrics, summary)
+    write_export_results(summary, report=report, metrics=metrics)
     write_model_card(out / CARD_FILE, contract, evaluation, summary, train, trained)
     log_summary(proof, summary, timings)
     return summary
+
+
+def write_export_results(summary: dict[str, Any], *, report: Path, metrics: Path) -> None:
+    """The report (its rows: latency per runtime) and the headline metrics (:data:`HEADLINE`)."""
+    rows = [{"runtime": k, **v} for k, v in summary["latency"].items() if isinstance(v, dict)]
+    write_results(summary, rows, report_path=report, metrics_path=metrics, keys=HEADLINE)
 
 
 def log_summary(
@@ -188,7 +202,7 @@ def write_model_card(
     train: Path,
     trained: TrainedModel,
 ) -> None:
-    """``MODEL_CARD.md`` from the contract, ``metrics/eval.json``, this stage's metrics and the
+    """``MODEL_CARD.md`` from the contract, ``reports/eval.json``, this stage's metrics and the
     training split (``train/train.csv``, synthetic images included)."""
     card = model_card(
         contract,
@@ -251,7 +265,7 @@ def export_metrics(
     logits: dict[str, np.ndarray],
     classes: list[str],
 ) -> dict[str, Any]:
-    """Opset, parity and the fp32/int8 test scores of ``metrics/export.json``."""
+    """Opset, parity and the fp32/int8 test scores of ``reports/export.json``."""
     fp32, int8 = scores(y, logits["fp32"], classes), scores(y, logits["int8"], classes)
     return {
         "opset": opset,

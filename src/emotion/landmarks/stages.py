@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from emotion.core.atomic import write_json
 from emotion.core.errors import DataError
+from emotion.core.results import write_results
 from emotion.core.stage import log
 from emotion.data.packed import load_array
 from emotion.landmarks.checks import compare_with_source
@@ -21,7 +21,9 @@ from emotion.landmarks.regions import REGION_LABELS, REGIONS
 from emotion.landmarks.regionset import load_source_labels
 
 SPLIT = "test"  #: the explain stage's probe faces come from the test split
-FAILED_LISTED = 20  #: failed images named in the metrics (all are in the stage's CSV)
+FAILED_LISTED = 20  #: failed images named in the report (all are in the stage's CSV)
+#: ``metrics/regions.json``: the share of test faces the face mesh could not fit.
+HEADLINE = {"mesh_fail": "failed_fraction"}
 
 
 def _by_class(frame: pd.DataFrame, failed: np.ndarray) -> dict[str, float]:
@@ -33,7 +35,7 @@ def _by_class(frame: pd.DataFrame, failed: np.ndarray) -> dict[str, float]:
 
 
 def run_regions(
-    params: RegionsParams, *, data: Path, mesh: Path, out: Path, metrics: Path
+    params: RegionsParams, *, data: Path, mesh: Path, out: Path, report: Path, metrics: Path
 ) -> dict[str, Any]:
     """Fit the face mesh on every test image, store the region masks, write the counts."""
     images = np.asarray(load_array(data / f"{SPLIT}.npy", mmap=False))
@@ -70,7 +72,10 @@ def run_regions(
         if source is None
         else compare_with_source(regions.labels, regions.fitted, source),
     }
-    write_json(metrics, summary)
+    rows = [
+        {"class": c, "failed_fraction": v} for c, v in summary["failed_fraction_by_class"].items()
+    ]
+    write_results(summary, rows, report_path=report, metrics_path=metrics, keys=HEADLINE)
     log.info(
         "face mesh fitted %d of %d %s faces (%.1f ms each); %d failed",
         summary["fitted"],

@@ -45,9 +45,9 @@ def check_finished(project: Path) -> None:
 
 
 def headline(project: Path) -> dict[str, Any]:
-    """The figures a release is compared by, from ``metrics/eval.json`` and ``export.json``."""
-    evaluation = json.loads((project / "metrics/eval.json").read_text(encoding="utf-8"))
-    export = json.loads((project / "metrics/export.json").read_text(encoding="utf-8"))
+    """The figures a release is compared by, from the eval and export reports (``reports/``)."""
+    evaluation = json.loads((project / "reports/eval.json").read_text(encoding="utf-8"))
+    export = json.loads((project / "reports/export.json").read_text(encoding="utf-8"))
     cal = evaluation["calibration"]
     out = {
         "test": {k: evaluation[k] for k in ("n", "accuracy", "macro_f1", "weighted_f1")},

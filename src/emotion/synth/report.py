@@ -45,6 +45,9 @@ META_COLUMNS = (
     "seconds",
 )
 
+#: ``metrics/synth.json``: synthetic images accepted into training (the rest: ``reports/``).
+HEADLINE = {"synthetic": "accepted"}
+
 
 def metadata_frame(decisions: Sequence[Decision], min_face_confidence: float) -> pd.DataFrame:
     """One row per generated candidate (accepted or not) with prompts, seeds and QC scores."""
@@ -137,7 +140,7 @@ def summary(
     decisions: Sequence[Decision],
     status: dict[str, Any],
 ) -> dict[str, Any]:
-    """``metrics/synth.json``: plan, generated/accepted, rejections by reason, composition."""
+    """``reports/synth.json``: plan, generated/accepted, rejections by reason, composition."""
     reasons = Counter(d.reason for d in decisions if not d.accepted)
     per_class = {}
     for plan in plans:

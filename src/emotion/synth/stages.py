@@ -16,6 +16,7 @@ from emotion.core.atomic import write_bytes, write_json, write_jsonl, write_text
 from emotion.core.distributed import DistContext, setup, teardown
 from emotion.core.envreport import env_report
 from emotion.core.facedetect import FaceDetector
+from emotion.core.results import write_results
 from emotion.core.scratch import shared_dir
 from emotion.core.stage import log
 from emotion.data.manifest import read_classes, to_csv_text
@@ -25,13 +26,19 @@ from emotion.synth.params import SynthParams
 from emotion.synth.pipeline import generate, load_pipeline, pipeline_identity, resolve_dtype
 from emotion.synth.plan import plan_synthesis
 from emotion.synth.quality import FACE_SCORE_FLOOR
-from emotion.synth.report import composition, merge_train, metadata_frame, summary
+from emotion.synth.report import HEADLINE, composition, merge_train, metadata_frame, summary
 from emotion.synth.store import SlotStore
 from emotion.synth.synthesizer import Decision, Synthesizer, generation_settings
 
 
 def run_synthesize(
-    params: SynthParams, *, data: Path, out: Path, train_out: Path, metrics: Path
+    params: SynthParams,
+    *,
+    data: Path,
+    out: Path,
+    train_out: Path,
+    report: Path,
+    metrics: Path,
 ) -> list[Decision]:
     """Plan, generate and judge synthetic faces; write provenance and the merged training split."""
     ctx = setup()
@@ -67,7 +74,9 @@ def run_synthesize(
         status = composition(merged, classes)
         write_json(out / "status.json", status)
         write_json(out / "env_report.json", env_report(ctx.device))
-        write_json(metrics, summary(params.enabled, params.model_id, plans, decisions, status))
+        results = summary(params.enabled, params.model_id, plans, decisions, status)
+        rows = [{"class": c, **v} for c, v in results["classes"].items()]
+        write_results(results, rows, report_path=report, metrics_path=metrics, keys=HEADLINE)
         log.info("synthetic images: %d generated, %d accepted", len(decisions), accepted)
     teardown(ctx)
     return decisions

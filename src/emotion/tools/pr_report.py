@@ -1,7 +1,9 @@
 """Pull-request report: what changed against a base git revision, as markdown.
 
-Runs DVC's own ``metrics diff`` and ``params diff`` (metrics and plot data are committed with
-``cache: false``, so nothing needs pulling and no stage is rerun) and adds a per-class recall
+Runs DVC's own ``metrics diff`` and ``params diff`` (metrics, reports and plot data are committed
+with ``cache: false``, so nothing needs pulling and no stage is rerun): the headline metrics,
+then the per-class, per-method and per-runtime detail of the stages' reports (``reports/``, read
+by ``metrics diff --targets`` although they are declared as plots), and adds a per-class recall
 table computed from the test confusion data at the base revision and in the workspace. A
 provenance section names the head and base commits and checks that each commit's ``dvc.lock``
 records the params its ``params.yaml`` holds. Optionally writes the HTML of ``dvc plots diff``
@@ -35,7 +37,8 @@ CONFUSION = "plots/evaluate/confusion.csv"
 LOCK = "dvc.lock"
 PARAMS = "params.yaml"
 #: Git-tracked paths the report is read from; uncommitted changes there are named in the report.
-RESULTS = ("dvc.yaml", LOCK, PARAMS, "metrics", "plots")
+REPORTS = "reports"  #: each stage's full report (its headline figures are in metrics/)
+RESULTS = ("dvc.yaml", LOCK, PARAMS, "metrics", REPORTS, "plots")
 
 Confusion = Counter[tuple[str, str]]  # (actual, predicted) -> number of test images
 
@@ -279,10 +282,12 @@ def split_timings(md_table: str) -> tuple[str, str]:
     )
 
 
-def metrics_section(md_table: str) -> str:
+def metrics_section(
+    md_table: str, title: str = "Metrics", empty: str = "No metric changes."
+) -> str:
     """Metric changes, with wall-clock timings folded into their own block."""
     quality, timing = split_timings(md_table)
-    section = _dvc_section("Metrics", quality, "No metric changes.")
+    section = _dvc_section(title, quality, empty)
     if timing:
         n = len(timing.splitlines()) - 2
         section += (
@@ -367,6 +372,10 @@ def build_report(base: str, project: Path = Path(), plots_dir: Path | None = Non
     """
     rev = resolve(base, project)
     metrics = _dvc(project, "metrics", "diff", base, "--md")
+    reports = sorted(p.relative_to(project).as_posix() for p in (project / REPORTS).glob("*.json"))
+    detail = (
+        _dvc(project, "metrics", "diff", base, "--md", "--targets", *reports) if reports else ""
+    )
     params = _dvc(project, "params", "diff", base, "--md")
     if plots_dir is not None:
         _dvc(project, "plots", "diff", base, "--out", str(Path(plots_dir).resolve()))
@@ -379,6 +388,11 @@ def build_report(base: str, project: Path = Path(), plots_dir: Path | None = Non
                 check_lock(head, project), check_lock(rev, project), uncommitted(project)
             ),
             metrics_section(metrics),
+            *(
+                [metrics_section(detail, "Detail (reports/)", "No changes in the reports.")]
+                if reports
+                else []
+            ),
             _dvc_section("Params", params, "No params changes."),
             confusion_section(old, new, base),
         ]

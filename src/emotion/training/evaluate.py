@@ -21,6 +21,7 @@ import torch
 from emotion.core.atomic import write_json, write_text
 from emotion.core.calibration import fit_temperature, nll, probabilities
 from emotion.core.plots import confusion_heatmap, reliability_diagram
+from emotion.core.results import write_results
 from emotion.core.stage import log, worker_count
 from emotion.core.tta import TestTimeAugmentation
 from emotion.data.labels import LabelMap
@@ -37,6 +38,9 @@ from emotion.training.extrasets import extra_set_metrics, load_extra_set, set_na
 from emotion.training.model import TrainedModel, load_trained
 from emotion.training.params import EvaluateParams
 from emotion.training.tensordata import Preprocess, TensorSplit
+
+#: ``metrics/eval.json``: test accuracy, macro-F1 and calibration (the rest: ``reports/``).
+HEADLINE = {"acc": "accuracy", "f1": "macro_f1", "ece": "ece", "nll": "nll"}
 
 
 class Scorer:
@@ -91,6 +95,7 @@ def run_evaluate(
     data: Path,
     model: Path,
     calibration: Path,
+    report: Path,
     metrics: Path,
     plots: Path,
     predictions: Path,
@@ -114,7 +119,8 @@ def run_evaluate(
     write_text(predictions, to_csv_text(table, "%.6f"))
     labels = LabelMap(classes, ingest.aliases, ingest.drop)
     scores["extra_sets"] = score_extra_sets(scorer, params, labels, plots)
-    write_json(metrics, scores)
+    rows = [{"class": c, **v} for c, v in scores["per_class"].items()]
+    write_results(scores, rows, report_path=report, metrics_path=metrics, keys=HEADLINE)
     log.info(
         "test accuracy %.4f, macro-F1 %.4f; temperature %.3f: NLL %.4f -> %.4f, ECE %.4f -> %.4f",
         scores["accuracy"],

@@ -36,6 +36,7 @@ class TrainParams(Section):
     """Optimisation recipe and online augmentation (stage ``train``)."""
 
     launcher: str
+    processes: PositiveInt
     seed: int
     epochs: PositiveInt
     batch_size: Annotated[int, Field(ge=2, multiple_of=2)]

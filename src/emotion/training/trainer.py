@@ -39,7 +39,7 @@ from tqdm import tqdm
 
 from emotion.core.atomic import write_bytes
 from emotion.core.distributed import DistContext
-from emotion.core.errors import DataError
+from emotion.core.errors import DataError, EmotionError
 from emotion.core.preprocessing import PreprocessingContract
 from emotion.core.tta import NO_TTA
 from emotion.training import checkpoint
@@ -254,6 +254,7 @@ class Trainer:
             "best": self.best,
             "epochs_since_best": self.epochs_since_best,
             "rng": {"torch": torch.get_rng_state(), "python": list(random.getstate()[1])},
+            "world_size": self.ctx.world,
         }
 
     def try_resume(self) -> int:
@@ -268,6 +269,13 @@ class Trainer:
         if state.get("run_id") != self.run_id:
             log.info("%s is from another configuration or dataset; starting fresh", self.last_path)
             return 0
+        if state.get("world_size", 1) != self.ctx.world:
+            raise EmotionError(
+                f"{self.last_path} was written by {state.get('world_size', 1)} training"
+                f" process(es) but this run has {self.ctx.world}: resuming would change the"
+                " effective batch mid-run. Launch the same number of processes (train.processes,"
+                f" train.launcher), or delete {self.state_dir} to start this run over"
+            )
         if not self.best_state_path.is_file():
             log.warning("%s is missing; starting fresh", self.best_state_path)
             return 0
