@@ -18,7 +18,6 @@ def main() -> None:
         "--out", required=True, type=Path, help="output folder (replaced atomically)"
     )
     parser.add_argument("--report", required=True, type=Path, help="full report JSON (committed)")
-    parser.add_argument("--metrics", required=True, type=Path)
     parser.add_argument("--plots", required=True, type=Path)
     parser.add_argument("--params", default="params.yaml")
     args = parser.parse_args()
@@ -29,7 +28,6 @@ def main() -> None:
         ingested=args.ingest,
         out=args.out,
         report=args.report,
-        metrics=args.metrics,
         plots=args.plots,
     )
 

@@ -17,7 +17,6 @@ def main() -> None:
     parser.add_argument("--mesh", required=True, type=Path, help="face_landmark.tflite")
     parser.add_argument("--out", required=True, type=Path, help="folder for the region masks")
     parser.add_argument("--report", required=True, type=Path, help="full report JSON (committed)")
-    parser.add_argument("--metrics", required=True, type=Path)
     parser.add_argument("--params", default="params.yaml")
     args = parser.parse_args()
     run_regions(
@@ -26,7 +25,6 @@ def main() -> None:
         mesh=args.mesh,
         out=args.out,
         report=args.report,
-        metrics=args.metrics,
     )
 
 

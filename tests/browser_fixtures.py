@@ -7,13 +7,15 @@ they fail, so a broken browser set-up cannot pass silently.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 from PIL import Image
-from playwright.sync_api import Browser, Page, Playwright, expect
+from playwright.sync_api import Browser, Page, Playwright, expect, sync_playwright
 
 CHROMIUM = Path(os.environ.get("EMOTION_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = [
@@ -35,6 +37,16 @@ def require_chromium() -> None:
         if os.environ.get("EMOTION_REQUIRE_BROWSER") == "1":
             pytest.fail(f"EMOTION_REQUIRE_BROWSER=1 but {reason}")
         pytest.skip(reason)
+
+
+@contextmanager
+def headless_chromium() -> Iterator[Browser]:
+    r""":func:`launch`\ed chromium for a test module (skips or fails without it)."""
+    require_chromium()
+    with sync_playwright() as pw:
+        browser = launch(pw)
+        yield browser
+        browser.close()
 
 
 def launch(pw: Playwright, camera_video: Path | None = None) -> Browser:

@@ -11,11 +11,13 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+import yaml
 from PIL import Image
 
 from emotion.core.config import PARAMS_FILE
@@ -200,3 +202,29 @@ def make_tree(tmp_path: Path) -> Callable[[dict[str, int]], Path]:
         return root
 
     return build
+
+
+def md5(path: Path) -> str:
+    """A file's MD5, the digest DVC names its cached files by."""
+    return hashlib.md5(path.read_bytes()).hexdigest()
+
+
+def log_of(done: subprocess.CompletedProcess[str]) -> str:
+    """Everything a command printed (DVC logs stage runs on stderr)."""
+    return done.stdout + done.stderr
+
+
+@contextmanager
+def params_set(project: Path, **changes: Any) -> Iterator[None]:
+    """``params.yaml`` with dotted ``section__key=value`` changes, restored afterwards."""
+    path = project / "params.yaml"
+    original = path.read_text()
+    data = yaml.safe_load(original)
+    for dotted, value in changes.items():
+        section, key = dotted.split("__")
+        data[section][key] = value
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    try:
+        yield
+    finally:
+        path.write_text(original)

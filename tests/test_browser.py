@@ -13,12 +13,12 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from emotion.serve import ServeSettings, create_app
 from emotion.serve.launcher import serve_in_thread
 
-from .browser_fixtures import check_saliency_overlay, launch, require_chromium
+from .browser_fixtures import check_saliency_overlay, headless_chromium
 from .serve_fixtures import FACE_MODEL, astronaut, encode, export_tiny_model
 
 pytestmark = pytest.mark.browser
@@ -28,11 +28,8 @@ BOX_COLOUR = (0x00, 0xE6, 0x76)  # app.js strokeStyle
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    require_chromium()
-    with sync_playwright() as pw:
-        browser = launch(pw)
-        yield browser
-        browser.close()
+    with headless_chromium() as chromium:
+        yield chromium
 
 
 @pytest.fixture(scope="module")

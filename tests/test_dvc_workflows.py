@@ -9,14 +9,10 @@ compared and applied, a temporary experiment, and a real dataset shared through 
 
 from __future__ import annotations
 
-import hashlib
 import json
-import shlex
 import subprocess
 import tarfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +23,11 @@ import yaml
 from emotion.training import checkpoint
 
 from .conftest import (
-    REPO,
     commit,
     image_bytes,
+    log_of,
+    md5,
+    params_set,
     ran_project,
     run,
     set_params,
@@ -42,30 +40,6 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 TRAINED = "emotion.train INFO epoch "  # the trainer logs one such line per epoch it runs
 LIVE = "plots/train/live"  # the train stage's dvclive log
 CACHED = "Stage '{}' is cached - skipping run, checking out outputs"
-
-
-def md5(path: Path) -> str:
-    return hashlib.md5(path.read_bytes()).hexdigest()
-
-
-def log_of(done: subprocess.CompletedProcess[str]) -> str:
-    return done.stdout + done.stderr
-
-
-@contextmanager
-def params_set(project: Path, **changes: Any) -> Iterator[None]:
-    """``params.yaml`` with dotted ``section__key=value`` changes, restored afterwards."""
-    path = project / "params.yaml"
-    original = path.read_text()
-    data = yaml.safe_load(original)
-    for dotted, value in changes.items():
-        section, key = dotted.split("__")
-        data[section][key] = value
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-    try:
-        yield
-    finally:
-        path.write_text(original)
 
 
 def resume_states(project: Path) -> list[Path]:
@@ -323,16 +297,9 @@ def _experiments(project: Path) -> dict[str, dict[str, Any]]:
     return found
 
 
-def compare_command() -> list[str]:
-    """The command docs/dvc.md gives for comparing experiments (the line in its code block)."""
-    text = (REPO / "docs/dvc.md").read_text()
-    (line,) = [ln for ln in text.splitlines() if ln.startswith("dvc exp show --only-changed")]
-    return shlex.split(line.split("  #")[0])
-
-
 def test_a_training_sweep_runs_from_the_queue_and_its_best_run_is_applied(project: Path) -> None:
     """A grid sweep over a training param (DVC's `-S key=a,b,c`) queued and run by two workers
-    in clean checkouts; the documented compare command shows every headline metric and the
+    in clean checkouts; `emotion compare` (docs/dvc.md) shows every headline metric and the
     changed param un-elided in a 200-column terminal; `dvc exp apply` + commit leaves nothing
     stale, with the applied run's metrics committed."""
     commit(project, "workspace before experiments")
@@ -346,7 +313,11 @@ def test_a_training_sweep_runs_from_the_queue_and_its_best_run_is_applied(projec
     assert len({r["metrics/train.json"]["val_f1"] for r in runs.values()}) > 1  # each trained
 
     done = subprocess.run(
-        compare_command(), cwd=project, env=tool_env(COLUMNS="200"), capture_output=True, text=True
+        ["emotion", "compare"],
+        cwd=project,
+        env=tool_env(COLUMNS="200"),
+        capture_output=True,
+        text=True,
     )
     assert done.returncode == 0, done.stderr
     shown = done.stdout

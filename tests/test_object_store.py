@@ -8,15 +8,23 @@ orphaned run's files while every commit's and experiment's files stay pullable.
 
 from __future__ import annotations
 
-import hashlib
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
 
-from .conftest import commit, image_bytes, ran_project, run, stale_stages, tool_env
+from .conftest import (
+    commit,
+    image_bytes,
+    log_of,
+    md5,
+    params_set,
+    ran_project,
+    run,
+    stale_stages,
+    tool_env,
+)
 from .object_store import ACCESS_KEY, SECRET_KEY, ObjectStore, seaweedfs
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -25,14 +33,6 @@ PREFIX = "emotion-pipeline"
 TRAINED = "emotion.train INFO epoch "
 CACHED = "Stage '{}' is cached - skipping run, checking out outputs"
 MODEL = "models/best_model.pth"
-
-
-def md5(path: Path) -> str:
-    return hashlib.md5(path.read_bytes()).hexdigest()
-
-
-def log_of(done: subprocess.CompletedProcess[str]) -> str:
-    return done.stdout + done.stderr
 
 
 @pytest.fixture(scope="module")
@@ -86,22 +86,17 @@ def test_the_run_cache_reaches_a_teammate_through_the_object_store(
 ) -> None:
     """Run B, go back to A; `emotion push-run-cache`; the teammate's `dvc repro --pull` of B
     restores every stage from the store without training."""
-    params = project / "params.yaml"
-    original = params.read_text()
-    data = yaml.safe_load(original)
-    data["train"]["head_lr"] = 0.0029
-    params.write_text(yaml.safe_dump(data, sort_keys=False))
-    run(["dvc", "repro"], project)
-    best_b = md5(project / MODEL)
-    params.write_text(original)
+    with params_set(project, train__head_lr=0.0029):
+        run(["dvc", "repro"], project)
+        best_b = md5(project / MODEL)
     assert TRAINED not in log_of(run(["dvc", "repro"], project))  # A: from the run-cache
     run(["emotion", "push-run-cache"], project)
     assert any(k.startswith("runs/") for k in store.keys(PREFIX))
 
     clone = clone_of(project, tmp_path / "teammate", store)
     run(["dvc", "pull", "--run-cache"], clone)
-    (clone / "params.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
-    out = log_of(run(["dvc", "repro", "--pull"], clone))
+    with params_set(clone, train__head_lr=0.0029):
+        out = log_of(run(["dvc", "repro", "--pull"], clone))
     for stage in ("train", "evaluate", "explain", "export"):
         assert CACHED.format(stage) in out
     assert TRAINED not in out
@@ -112,7 +107,7 @@ def test_an_experiment_travels_through_git_and_the_object_store(
     project: Path, store: ObjectStore, tmp_path: Path
 ) -> None:
     origin = tmp_path / "origin.git"
-    run(["git", "init", "-q", "--bare", str(origin)], tmp_path)
+    run(["git", "init", "-q", "--bare", "-b", "main", str(origin)], tmp_path)
     run(["git", "remote", "add", "origin", str(origin)], project)
     run(["git", "push", "-q", "origin", "main"], project)
     run(["dvc", "exp", "run", "-n", "lr41", "-S", "train.head_lr=0.0041"], project)
@@ -135,15 +130,10 @@ def test_gc_with_the_documented_flags_keeps_every_commit_and_experiment(
 ) -> None:
     """`dvc gc --all-commits --all-experiments --cloud` (docs/dvc.md) deletes the files of a run
     that no commit or experiment holds, locally and in the store, and nothing else."""
-    params = project / "params.yaml"
-    original = params.read_text()
-    data = yaml.safe_load(original)
-    data["train"]["head_lr"] = 0.0017
-    params.write_text(yaml.safe_dump(data, sort_keys=False))
-    run(["dvc", "repro"], project)
-    orphan = md5(project / MODEL)
-    run(["dvc", "push"], project)
-    params.write_text(original)
+    with params_set(project, train__head_lr=0.0017):
+        run(["dvc", "repro"], project)
+        orphan = md5(project / MODEL)
+        run(["dvc", "push"], project)
     run(["dvc", "repro"], project)
     orphan_key = f"files/md5/{orphan[:2]}/{orphan[2:]}"
     assert orphan_key in store.keys(PREFIX)

@@ -19,12 +19,12 @@ from pathlib import Path
 import pytest
 from dvc_render.base import Renderer
 from dvc_render.html import PAGE_HTML
-from playwright.sync_api import Browser, Route, sync_playwright
+from playwright.sync_api import Browser, Route
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from emotion.tools import plots_page
 
-from .browser_fixtures import launch, require_chromium
+from .browser_fixtures import headless_chromium
 from .conftest import REPO, run
 
 pytestmark = pytest.mark.browser
@@ -54,11 +54,8 @@ class Listed:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    require_chromium()
-    with sync_playwright() as pw:
-        browser = launch(pw)
-        yield browser
-        browser.close()
+    with headless_chromium() as chromium:
+        yield chromium
 
 
 def listed_plots(out: Path) -> Listed:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
 
 from emotion.core.errors import EmotionError
 from emotion.core.results import headline, write_results
+from emotion.tools.compare import compare_command, headline_names
 
 REPORT = {
     "accuracy": 0.869783123,
@@ -77,3 +79,21 @@ def test_empty_lists_are_written_as_null_so_dvc_can_read_the_report_as_a_plot(
     assert written["patterns"]["neutral"]["expected"] is None
     assert written["kept"] == ["a"]
     assert written["rows"] == [{"class": "a", "n": 1}]
+
+
+def test_compare_keeps_every_headline_metric_and_leaves_dvc_columns_out(tmp_path: Path) -> None:
+    (tmp_path / "metrics").mkdir()
+    (tmp_path / "metrics/eval.json").write_text('{"acc": 0.9, "f1": 0.8}')
+    (tmp_path / "metrics/export.json").write_text('{"int8_ms": 0.5}')
+    cmd = compare_command(tmp_path, ["-n", "3"])
+    assert cmd[1:5] == ["exp", "show", "--only-changed", "--keep"]
+    keep = re.compile(cmd[5])
+    assert all(keep.match(n) for n in ("acc", "f1", "int8_ms"))
+    # DVC's own lower-case columns and params stay out of the protected set
+    assert not any(keep.match(n) for n in ("rev", "typ", "parent", "train.head_lr", "f1_x"))
+    assert cmd[6:] == ["--drop", "Created|State|Executor", "--no-pager", "-n", "3"]
+
+
+def test_compare_without_metrics_says_to_run_the_pipeline(tmp_path: Path) -> None:
+    with pytest.raises(EmotionError, match="dvc repro"):
+        headline_names(tmp_path)

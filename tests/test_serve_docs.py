@@ -9,17 +9,23 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Route, expect, sync_playwright
+from playwright.sync_api import Browser, Route, expect
 
 from emotion.serve.settings import RELEASED_MODEL
 
-from .browser_fixtures import launch, require_chromium
+from .browser_fixtures import headless_chromium
 from .serve_fixtures import FACE_MODEL, REPO, emotion_serve
 
 PAGES = ("/docs", "/redoc")
 #: src="...", href="...", url('...'), url: '...': every address a page's HTML names
 ADDRESS = re.compile(r"""(?:src|href)\s*=\s*["']([^"']+)["']|url\s*[:(]\s*["']([^"']+)["']""")
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with headless_chromium() as chromium:
+        yield chromium
 
 
 @pytest.fixture(scope="module")
@@ -42,15 +48,6 @@ def test_the_reference_pages_name_only_files_of_this_server(server: str, page: s
     for address in addresses:
         assert not address.startswith("//"), address
         assert httpx.get(urljoin(f"{server}{page}", address)).status_code == 200, address
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    require_chromium()
-    with sync_playwright() as pw:
-        browser = launch(pw)
-        yield browser
-        browser.close()
 
 
 @pytest.mark.browser

@@ -1,10 +1,11 @@
 """A stage's results: headline metrics for DVC's tables and the full report beside them.
 
 ``dvc metrics show`` and ``dvc exp show`` give every key of every declared metrics file its own
-column, so each stage declares only a few short-named headline scalars as its metrics
-(``metrics/<stage>.json``) and writes everything it measured to a committed report
-(``reports/<stage>.json``). The report's ``rows`` (one record per class, method or runtime) are
-the table ``dvc plots show`` draws for it; the PR report and the docs read the rest.
+column, so the pipeline declares only a few short-named headline scalars as metrics
+(``metrics/<stage>.json``; a stage whose figures are all detail has none), and each stage writes
+everything it measured to a committed report (``reports/<stage>.json``). A report's ``rows`` (one
+record per class, method or runtime) are the table ``dvc plots show`` draws for it; the PR
+report and the docs read the rest.
 """
 
 from __future__ import annotations
@@ -69,11 +70,18 @@ def write_results(
     metrics_path: str | os.PathLike[str],
     keys: Headline,
 ) -> dict[str, Any]:
-    """Write ``report`` (+ its ``rows`` table; empty lists as ``None``, see :func:`plottable`)
-    and its headline metrics; returns the headline."""
-    if "rows" in report:
-        raise EmotionError("a report's own keys must not include 'rows' (the plotted table)")
+    """Write ``report`` (see :func:`write_report`) and its headline metrics; returns them."""
     figures = headline(report, keys)
-    write_json(report_path, plottable({**report, "rows": [dict(r) for r in rows]}))
+    write_report(report, rows, report_path)
     write_json(metrics_path, figures)
     return figures
+
+
+def write_report(
+    report: Mapping[str, Any], rows: Sequence[Mapping[str, Any]], path: str | os.PathLike[str]
+) -> None:
+    """Write ``report`` with its ``rows`` table (empty lists as ``None``, see :func:`plottable`):
+    a stage whose figures are all detail has a report and no headline."""
+    if "rows" in report:
+        raise EmotionError("a report's own keys must not include 'rows' (the plotted table)")
+    write_json(path, plottable({**report, "rows": [dict(r) for r in rows]}))

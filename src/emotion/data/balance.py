@@ -15,7 +15,7 @@ from tqdm import tqdm
 
 from emotion.core.atomic import replace_dir, write_json, write_text
 from emotion.core.plots import before_after_bars
-from emotion.core.results import write_results
+from emotion.core.results import write_report
 from emotion.core.stage import log, worker_count
 from emotion.data.augment import augment, variant_rng
 from emotion.data.decode import load_images
@@ -31,9 +31,6 @@ from emotion.data.split import (
     leak_audit,
     predefined_splits,
 )
-
-#: ``metrics/balance.json``: training images after augmentation (the rest: ``reports/``).
-HEADLINE = {"train_images": "split_sizes.train"}
 
 
 @dataclass(frozen=True)
@@ -243,7 +240,6 @@ def run_balance(
     ingested: Path,
     out: Path,
     report: Path,
-    metrics: Path,
     plots: Path,
 ) -> dict[str, Any]:
     """Split first (grouped by duplicates), then augment the training split only."""
@@ -282,7 +278,7 @@ def run_balance(
         },
     }
     rows = [{"class": pl.label, "before": int(before[pl.label]), "after": pl.after} for pl in plans]
-    write_results(summary, rows, report_path=report, metrics_path=metrics, keys=HEADLINE)
+    write_report(summary, rows, report)
     table = pd.DataFrame(
         {"class": classes, "before": before.to_numpy(), "after": [pl.after for pl in plans]}
     )

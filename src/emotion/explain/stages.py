@@ -44,9 +44,9 @@ def write_explain_results(
     summary: dict[str, Any], methods: Sequence[str], *, report: Path, metrics: Path
 ) -> None:
     """The report (its rows: one per method, random included) and the headline metrics: each
-    method's faithfulness as ``faith_<method>``."""
+    method's faithfulness under the method's name."""
     rows = method_rows({**summary["methods"], "random": summary["random_baseline"]})
-    keys = {f"faith_{m}": f"methods.{m}.faithfulness" for m in methods}
+    keys = {m: f"methods.{m}.faithfulness" for m in methods}
     write_results(summary, rows, report_path=report, metrics_path=metrics, keys=keys)
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from emotion.core.errors import DataError
-from emotion.core.results import write_results
+from emotion.core.results import write_report
 from emotion.core.stage import log
 from emotion.data.packed import load_array
 from emotion.landmarks.checks import compare_with_source
@@ -22,8 +22,6 @@ from emotion.landmarks.regionset import load_source_labels
 
 SPLIT = "test"  #: the explain stage's probe faces come from the test split
 FAILED_LISTED = 20  #: failed images named in the report (all are in the stage's CSV)
-#: ``metrics/regions.json``: the share of test faces the face mesh could not fit.
-HEADLINE = {"mesh_fail": "failed_fraction"}
 
 
 def _by_class(frame: pd.DataFrame, failed: np.ndarray) -> dict[str, float]:
@@ -35,7 +33,7 @@ def _by_class(frame: pd.DataFrame, failed: np.ndarray) -> dict[str, float]:
 
 
 def run_regions(
-    params: RegionsParams, *, data: Path, mesh: Path, out: Path, report: Path, metrics: Path
+    params: RegionsParams, *, data: Path, mesh: Path, out: Path, report: Path
 ) -> dict[str, Any]:
     """Fit the face mesh on every test image, store the region masks, write the counts."""
     images = np.asarray(load_array(data / f"{SPLIT}.npy", mmap=False))
@@ -75,7 +73,7 @@ def run_regions(
     rows = [
         {"class": c, "failed_fraction": v} for c, v in summary["failed_fraction_by_class"].items()
     ]
-    write_results(summary, rows, report_path=report, metrics_path=metrics, keys=HEADLINE)
+    write_report(summary, rows, report)
     log.info(
         "face mesh fitted %d of %d %s faces (%.1f ms each); %d failed",
         summary["fitted"],

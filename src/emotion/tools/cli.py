@@ -15,7 +15,7 @@ from emotion.core.errors import EmotionError
 from emotion.core.tta import TTA_VIEWS
 from emotion.predict import FORMATS
 from emotion.serve.settings import RELEASED_MODEL, VARIANTS, ServeSettings
-from emotion.tools import plots_page, pr_report, profiles
+from emotion.tools import compare, plots_page, pr_report, profiles
 from emotion.tools.datasets import GIB, SizeLimits, add_dataset
 from emotion.tools.params_file import load_params
 from emotion.tools.runcache import push_run_cache
@@ -155,6 +155,12 @@ def _plots_page(args: argparse.Namespace) -> None:
     libraries = plots_page.write_template(args.out, args.client_dir)
     names = ", ".join(f"{lib.name} {lib.version}" for lib in libraries)
     print(f"{args.out}: `dvc plots show` / `dvc plots diff` page template with {names} inlined")
+
+
+def _compare(args: argparse.Namespace) -> None:
+    status = compare.compare(extra=args.dvc_args)
+    if status:
+        sys.exit(status)
 
 
 def _report(args: argparse.Namespace) -> None:
@@ -366,6 +372,18 @@ def _add_plots_page(sub: Subparsers) -> None:
     page.set_defaults(func=_plots_page)
 
 
+def _add_compare(sub: Subparsers) -> None:
+    cmp = sub.add_parser(
+        "compare",
+        help="compare experiments: `dvc exp show` with every headline metric and the changed"
+        " params",
+        description=compare.__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    cmp.add_argument("dvc_args", nargs=argparse.REMAINDER, help="more `dvc exp show` options")
+    cmp.set_defaults(func=_compare)
+
+
 def _add_report(sub: Subparsers) -> None:
     report = sub.add_parser(
         "report",
@@ -395,6 +413,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_release(sub)
     _add_client(sub)
     _add_plots_page(sub)
+    _add_compare(sub)
     _add_report(sub)
     return parser
 

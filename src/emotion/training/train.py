@@ -25,8 +25,8 @@ from emotion.training.params import ModelParams, TrainParams
 from emotion.training.tensordata import TensorSplit
 from emotion.training.trainer import Trainer, TrainResult
 
-#: ``metrics/train.json``: the kept epoch and its validation macro-F1 (the rest: ``reports/``).
-HEADLINE = {"best_epoch": "best_epoch", "val_f1": "val_macro_f1"}
+#: ``metrics/train.json``: the kept epoch's validation macro-F1 (the rest: ``reports/``).
+HEADLINE = {"val_f1": "val_macro_f1"}
 
 
 def run_train(
