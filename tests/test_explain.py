@@ -186,7 +186,7 @@ def test_probe_selection_is_balanced_and_includes_mistakes() -> None:
 
 def test_demo_pipeline_explanations_localise_and_pass_sanity() -> None:
     """Reads the demo pipeline's own output (CI regenerates it with `make repro` first)."""
-    path = REPO / "metrics" / "explain.json"
+    path = REPO / "reports" / "explain.json"
     metrics = json.loads(path.read_text())
     gradcam, random = metrics["methods"]["gradcam"], metrics["random_baseline"]
     assert gradcam["sanity"]["passed"]

@@ -16,11 +16,11 @@ import yaml
 
 from .conftest import (
     commit,
+    copy_repo,
     image_bytes,
     log_of,
     md5,
     params_set,
-    ran_project,
     run,
     stale_stages,
     tool_env,
@@ -43,10 +43,12 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ObjectStore]:
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory, store: ObjectStore) -> Path:
-    """A tiny run with the object store as its default remote (keys in .dvc/config.local)."""
-    dest = ran_project(tmp_path_factory.mktemp("store") / "project")
+    """A tiny run with the object store as its default remote since the first commit (keys in
+    .dvc/config.local: `dvc gc --all-commits` reads every commit's config with them)."""
+    dest = copy_repo(tmp_path_factory.mktemp("store") / "project")
     store.add_remote(dest, REMOTE, PREFIX, tool_env())
-    commit(dest, "the team's remote")
+    run(["dvc", "repro"], dest)
+    commit(dest, "tiny demo run, with the team's remote")
     assert "access_key_id" not in (dest / ".dvc/config").read_text()  # credentials stay local
     return dest
 
@@ -135,6 +137,7 @@ def test_gc_with_the_documented_flags_keeps_every_commit_and_experiment(
         orphan = md5(project / MODEL)
         run(["dvc", "push"], project)
     run(["dvc", "repro"], project)
+    run(["dvc", "push"], project)  # the committed run's files are in the store too
     orphan_key = f"files/md5/{orphan[:2]}/{orphan[2:]}"
     assert orphan_key in store.keys(PREFIX)
     run(["dvc", "exp", "run", "-n", "kept", "-S", "train.head_lr=0.0023"], project)
@@ -144,7 +147,9 @@ def test_gc_with_the_documented_flags_keeps_every_commit_and_experiment(
     run(["dvc", "checkout"], project)
 
     run(["dvc", "gc", "--all-commits", "--all-experiments", "--cloud", "--force"], project)
+    kept_key = f"files/md5/{kept[:2]}/{kept[2:]}"
     assert orphan_key not in store.keys(PREFIX)
+    assert kept_key in store.keys(PREFIX)
     assert not (project / ".dvc/cache" / orphan_key).exists()
     clone = clone_of(project, tmp_path / "teammate", store)
     run(["dvc", "pull"], clone)

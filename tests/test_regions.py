@@ -111,9 +111,12 @@ def test_a_face_the_mesh_cannot_fit_is_counted_and_named(tmp_path: Path) -> None
     data.mkdir()
     save_array(data / "test.npy", images)
     pd.DataFrame({"path": paths, "label": "happy"}).to_csv(data / "test.csv", index=False)
-    out, metrics = tmp_path / "regions", tmp_path / "regions.json"
-    summary = run_regions(section("regions"), data=data, mesh=MESH_FILE, out=out, metrics=metrics)
-    assert json.loads(metrics.read_text()) == summary
+    out, report = tmp_path / "regions", tmp_path / "regions.json"
+    summary = run_regions(section("regions"), data=data, mesh=MESH_FILE, out=out, report=report)
+    written = json.loads(report.read_text())
+    rows = written.pop("rows")
+    assert written == summary
+    assert rows == [{"class": "happy", "failed_fraction": summary["failed_fraction"]}]
     assert summary["images"] == 6
     assert set(summary["failed_examples"]) >= {paths[4], paths[5]}
     assert summary["failed"] == summary["images"] - summary["fitted"]

@@ -91,7 +91,10 @@ def test_compare_keeps_every_headline_metric_and_leaves_dvc_columns_out(tmp_path
     assert all(keep.match(n) for n in ("acc", "f1", "int8_ms"))
     # DVC's own lower-case columns and params stay out of the protected set
     assert not any(keep.match(n) for n in ("rev", "typ", "parent", "train.head_lr", "f1_x"))
-    assert cmd[6:] == ["--drop", "Created|State|Executor", "--no-pager", "-n", "3"]
+    assert cmd[6:] == ["--drop", "Created|State|Executor|.*/", "--no-pager", "-n", "3"]
+    drop = re.compile(cmd[7])
+    assert drop.match("models/best_model.pth")  # a file dependency's hash column
+    assert not any(drop.match(n) for n in ("acc", "train.head_lr"))
 
 
 def test_compare_without_metrics_says_to_run_the_pipeline(tmp_path: Path) -> None:

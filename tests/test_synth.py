@@ -374,7 +374,8 @@ def _run_stage(tmp: Path, **overrides: object) -> Path:
     params.write_text(params_text(sets))
     cmd = ["python", str(REPO / "stages/synthesize.py"), "--data", str(data)]
     cmd += ["--out", str(tmp / "prov")]
-    cmd += ["--train-out", str(tmp / "train"), "--metrics", str(tmp / "synth.json")]
+    cmd += ["--train-out", str(tmp / "train"), "--report", str(tmp / "synth.json")]
+    cmd += ["--metrics", str(tmp / "headline.json")]
     done = subprocess.run(
         [*cmd, "--params", str(params)],
         capture_output=True,

@@ -2,11 +2,11 @@
 
     emotion compare [dvc exp show options, e.g. -n 5 or --sort-by f1]
 
-runs ``dvc exp show --only-changed --keep '^(<headline names>)$' --drop 'Created|State|Executor'
---no-pager``. The headline names are the keys of the workspace's ``metrics/*.json``;
-``--only-changed`` leaves out every param (and metric) that is the same in all rows, and
-``--keep`` brings the headline metrics back, so the table shows all of them and only the params
-an experiment changed.
+runs ``dvc exp show --only-changed --keep '^(<headline names>)$' --drop
+'Created|State|Executor|.*/' --no-pager``. The headline names are the keys of the workspace's
+``metrics/*.json``; ``--only-changed`` leaves out every param (and metric) that is the same in
+all rows, and ``--keep`` brings the headline metrics back, so the table shows all of them and
+only the params an experiment changed.
 """
 
 from __future__ import annotations
@@ -21,8 +21,9 @@ from pathlib import Path
 from emotion.core.errors import DataError
 
 METRICS_DIR = "metrics"
-#: Columns of DVC's own left out: when each row was created and how a queued one ran.
-DROPPED = "Created|State|Executor"
+#: Columns left out: when each row was created and how a queued one ran (DVC's own), and the
+#: stages' file dependencies (named by path), whose hashes change with every trained model.
+DROPPED = "Created|State|Executor|.*/"
 
 
 def headline_names(project: Path = Path()) -> list[str]:
