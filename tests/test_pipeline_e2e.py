@@ -358,7 +358,7 @@ def test_failed_export_under_dvc_writes_no_model_and_checkout_restores_the_last_
     assert "Traceback" not in done.stderr
     assert not (project / "models/model.onnx").exists()
     assert not list((project / "models").glob(".export-*"))
-    run(["git", "checkout", "--", "metrics"], project)  # cache: false outputs live in git
+    run(["git", "checkout", "--", "metrics", "reports"], project)  # cache: false: in git
     run(["dvc", "checkout", "export"], project)
     assert tree_digest(project / "models") == before
     assert stale_stages(project) == set()
