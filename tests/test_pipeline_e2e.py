@@ -431,7 +431,7 @@ def test_failing_stage_names_the_file_and_checkout_restores_its_outputs(project:
     assert "Traceback" not in done.stderr
     assert not list((project / "data/interim").glob(".ingest*"))  # no temp leftovers
     broken.unlink()
-    run(["git", "checkout", "--", "metrics", "plots"], project)  # cache: false outputs: in git
+    run(["git", "checkout", "--", "metrics", "reports", "plots"], project)  # cache: false: in git
     run(["dvc", "checkout", "ingest"], project)
     assert (project / "data/interim/ingest/manifest.csv").read_bytes() == manifest
     assert stale_stages(project) == set()
