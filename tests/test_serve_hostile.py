@@ -22,6 +22,7 @@ import pytest
 from PIL import Image
 from prometheus_client.parser import text_string_to_metric_families
 
+from emotion.serve.memory import HeapTrimmer
 from emotion.serve.observability import METHODS
 
 from .serve_fixtures import (
@@ -380,3 +381,15 @@ def test_a_hostile_burst_keeps_memory_bounded_and_health_answering(
     assert result["rss_peak_gb"] <= 1.5
     assert result["rss_10s_after_burst_gb"] <= 1.25 * result["rss_after_normal_gb"]
     assert "Traceback" not in (tmp_path / "serve.log").read_text()
+
+
+def test_heaps_are_trimmed_when_the_last_request_after_costly_ones_ends() -> None:
+    trimmer = HeapTrimmer(interval=1.0)
+    plain = {"explained": False, "large_decodes": 0}
+    assert not trimmer.due(**plain, in_flight=0, now=10.0)  # nothing costly happened
+    assert not trimmer.due(explained=True, large_decodes=0, in_flight=1, now=10.1)  # others run
+    assert trimmer.due(**plain, in_flight=0, now=10.2)  # the last one after an explanation
+    assert not trimmer.due(explained=True, large_decodes=0, in_flight=0, now=10.5)  # too soon
+    assert trimmer.due(**plain, in_flight=0, now=11.6)  # still owed, once the interval passed
+    assert trimmer.due(explained=False, large_decodes=3, in_flight=0, now=13.0)  # large decodes
+    assert not trimmer.due(explained=False, large_decodes=3, in_flight=0, now=15.0)  # no new ones

@@ -29,7 +29,7 @@ from emotion.serve.client import ISOLATION_HEADERS, PRECACHE, ClientFiles
 from emotion.serve.docs import install_docs
 from emotion.serve.images import ImageError
 from emotion.serve.inference import NoFaceError, Predictor
-from emotion.serve.memory import trim_heap
+from emotion.serve.memory import HeapTrimmer, trim_heap
 from emotion.serve.observability import ServingMetrics, install
 from emotion.serve.schemas import (
     ErrorResponse,
@@ -70,8 +70,6 @@ PREDICT_BODY = {
 ERRORS = {code: {"model": ErrorResponse} for code in (400, 408, 413, 415, 422, 503)}
 #: status logged for a client that went away before its request was read (nginx's convention)
 CLIENT_CLOSED = 499
-#: seconds between heap trims when the server goes idle (memory.trim_heap)
-TRIM_INTERVAL = 1.0
 
 
 def _error(status: int, detail: str) -> JSONResponse:
@@ -228,8 +226,7 @@ def _add_info_routes(
 def _add_predict_route(app: FastAPI, predictor: Predictor, settings: ServeSettings) -> None:
     """``POST /predict``: an uploaded image (multipart or JSON base64) -> probabilities."""
     admission = Admission(settings.max_in_flight)
-    trimmed = [0.0]  # when the heaps were last trimmed (time.monotonic)
-    heavy = [False, 0]  # a costly request (explained, a large decode) since; decodes counted
+    trimmer = HeapTrimmer()
 
     @app.post("/predict", responses=ERRORS, openapi_extra={"requestBody": PREDICT_BODY})
     async def predict(
@@ -253,11 +250,12 @@ def _add_predict_route(app: FastAPI, predictor: Predictor, settings: ServeSettin
                     predictor.predict_bytes, data, detect_face, explain, max_faces
                 )
         finally:
-            heavy[0] |= explain or predictor.gate.large_decodes != heavy[1]
-            now = time.monotonic()
-            if heavy[0] and admission.in_flight == 0 and now - trimmed[0] > TRIM_INTERVAL:
-                # the last one in flight after costly ones: give the burst's freed memory back
-                heavy[:], trimmed[0] = [False, predictor.gate.large_decodes], now
+            if trimmer.due(
+                explained=explain,
+                large_decodes=predictor.gate.large_decodes,
+                in_flight=admission.in_flight,
+                now=time.monotonic(),
+            ):  # the last one in flight after costly ones: give the burst's freed memory back
                 await run_in_threadpool(trim_heap)
         main = result.main
         request.state.prediction = {

@@ -17,6 +17,7 @@ import ctypes
 import ctypes.util
 import logging
 import platform
+from dataclasses import dataclass
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,25 @@ def trim_heap() -> None:
     libc = _glibc()
     if libc is not None:
         libc.malloc_trim(0)
+
+
+@dataclass
+class HeapTrimmer:
+    """When to :func:`trim_heap`: as the last prediction in flight ends after costly ones (an
+    explanation, or a decode through the large-image gate), at most once per ``interval`` s."""
+
+    interval: float = 1.0
+    costly: bool = False  #: a costly request ended since the last trim
+    decodes_seen: int = 0  #: the gate's large-decode count at the last trim
+    last: float = 0.0  #: when the heaps were last trimmed (time.monotonic)
+
+    def due(self, *, explained: bool, large_decodes: int, in_flight: int, now: float) -> bool:
+        """Record a finished request; True when the heaps should be trimmed now."""
+        self.costly |= explained or large_decodes != self.decodes_seen
+        if not (self.costly and in_flight == 0 and now - self.last > self.interval):
+            return False
+        self.costly, self.decodes_seen, self.last = False, large_decodes, now
+        return True
 
 
 def return_freed_memory() -> bool:
