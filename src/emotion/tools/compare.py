@@ -12,13 +12,12 @@ only the params an experiment changed.
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from emotion.core.errors import DataError
+from emotion.tools.executables import tool
 
 METRICS_DIR = "metrics"
 #: Columns left out: when each row was created and how a queued one ran (DVC's own), and the
@@ -42,9 +41,8 @@ def headline_names(project: Path = Path()) -> list[str]:
 def compare_command(project: Path = Path(), extra: Sequence[str] = ()) -> list[str]:
     """The ``dvc exp show`` command line :mod:`this module <emotion.tools.compare>` runs."""
     keep = "^(" + "|".join(headline_names(project)) + ")$"
-    dvc = shutil.which("dvc") or str(Path(sys.executable).with_name("dvc"))
     show = ["exp", "show", "--only-changed", "--keep", keep, "--drop", DROPPED, "--no-pager"]
-    return [dvc, *show, *extra]
+    return [tool("dvc"), *show, *extra]
 
 
 def compare(project: Path = Path(), extra: Sequence[str] = ()) -> int:

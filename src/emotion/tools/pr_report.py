@@ -19,9 +19,7 @@ import fnmatch
 import io
 import json
 import os
-import shutil
 import subprocess
-import sys
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -32,6 +30,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
 from emotion.core.errors import EmotionError
+from emotion.tools.executables import tool
 
 CONFUSION = "plots/evaluate/confusion.csv"
 LOCK = "dvc.lock"
@@ -54,12 +53,6 @@ class Revision:
         return f"`{self.name}` ({self.sha})" if self.name != self.sha else f"`{self.sha}`"
 
 
-def _tool(name: str) -> str:
-    """``name`` from the running interpreter's environment, else from PATH."""
-    local = Path(sys.executable).parent / name
-    return str(local) if local.is_file() else shutil.which(name) or name
-
-
 def _run(cmd: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
     try:
@@ -75,7 +68,7 @@ def _git(project: Path, *args: str) -> str | None:
 
 
 def _dvc(project: Path, *args: str) -> str:
-    cmd = [_tool("dvc"), *args]
+    cmd = [tool("dvc"), *args]
     done = _run(cmd, project)
     if done.returncode != 0:
         detail = (done.stderr or done.stdout).strip().splitlines()
