@@ -8,6 +8,7 @@ import io
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -228,3 +229,31 @@ def params_set(project: Path, **changes: Any) -> Iterator[None]:
         yield
     finally:
         path.write_text(original)
+
+
+def free_ports(n: int) -> list[int]:
+    """``n`` distinct free TCP ports on loopback (held open together while they are chosen)."""
+    socks = [socket.socket() for _ in range(n)]
+    try:
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+TRAINED = "emotion.train INFO epoch "  # the trainer logs one such line per epoch it runs
+CACHED = "Stage '{}' is cached - skipping run, checking out outputs"
+
+
+def teammate_restores_without_training(clone: Path, head_lr: float, model_md5: str) -> None:
+    """In a teammate's clone, `dvc pull --run-cache` then `dvc repro --pull` of a configuration
+    that ran elsewhere (``train.head_lr``) restores train..export without training."""
+    run(["dvc", "pull", "--run-cache"], clone)
+    with params_set(clone, train__head_lr=head_lr):
+        out = log_of(run(["dvc", "repro", "--pull"], clone))
+    for stage in ("train", "evaluate", "explain", "export"):
+        assert CACHED.format(stage) in out
+    assert TRAINED not in out
+    assert md5(clone / "models/best_model.pth") == model_md5

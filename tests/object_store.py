@@ -7,7 +7,6 @@ filer and S3 gateway in one process. Requests need the test identity's keys, as 
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 import time
@@ -18,22 +17,12 @@ from pathlib import Path
 
 import httpx
 
+from .conftest import free_ports
+
 BUCKET = "dvc"
 ACCESS_KEY, SECRET_KEY = "emotion-test", "emotion-test-secret"
 #: ``weed mini``'s listeners (http + grpc each); every one gets a free port.
 PORTS = ("master", "volume", "filer", "s3", "admin")
-
-
-def free_ports(n: int) -> list[int]:
-    """``n`` distinct free TCP ports on loopback (held open together while they are chosen)."""
-    socks = [socket.socket() for _ in range(n)]
-    try:
-        for s in socks:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
 
 
 @dataclass(frozen=True)

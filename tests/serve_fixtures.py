@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import socket
 import ssl
 import subprocess
 import sys
@@ -27,7 +26,7 @@ from emotion.export.onnx_export import export_onnx, publish_contract
 from emotion.export.quantize import quantize
 from emotion.training.model import build_model, normalization
 
-from .conftest import section
+from .conftest import free_ports, section
 
 CLASSES = ("angry", "fearful", "happy", "neutral", "sad", "surprised")
 IMAGE_SIZE = 48
@@ -85,9 +84,7 @@ def fer_crop(size: int = IMAGE_SIZE) -> Image.Image:
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    return free_ports(1)[0]
 
 
 #: How tests run the ``emotion`` command: this interpreter, this checkout.

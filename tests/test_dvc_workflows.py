@@ -23,6 +23,8 @@ import yaml
 from emotion.training import checkpoint
 
 from .conftest import (
+    CACHED,
+    TRAINED,
     commit,
     image_bytes,
     log_of,
@@ -32,14 +34,13 @@ from .conftest import (
     run,
     set_params,
     stale_stages,
+    teammate_restores_without_training,
     tool_env,
     tree_digest,
 )
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
-TRAINED = "emotion.train INFO epoch "  # the trainer logs one such line per epoch it runs
 LIVE = "plots/train/live"  # the train stage's dvclive log
-CACHED = "Stage '{}' is cached - skipping run, checking out outputs"
 
 
 def resume_states(project: Path) -> list[Path]:
@@ -259,13 +260,7 @@ def test_returning_to_a_configuration_that_ran_restores_it_from_the_run_cache(
     run(["emotion", "push-run-cache"], project)  # B is not in the workspace: DVC would skip it
     clone = tmp_path / "teammate"
     run(["git", "clone", "-q", str(project), str(clone)], tmp_path)
-    run(["dvc", "pull", "--run-cache"], clone)
-    with params_set(clone, train__head_lr=0.0031):
-        out = log_of(run(["dvc", "repro", "--pull"], clone))
-        for stage in ("train", "evaluate", "explain", "export"):
-            assert CACHED.format(stage) in out
-        assert TRAINED not in out
-        assert md5(clone / "models/best_model.pth") == best_b
+    teammate_restores_without_training(clone, 0.0031, best_b)
 
 
 def _queue_idle(project: Path) -> bool:

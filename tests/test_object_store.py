@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from .conftest import (
+    TRAINED,
     commit,
     copy_repo,
     image_bytes,
@@ -23,6 +24,7 @@ from .conftest import (
     params_set,
     run,
     stale_stages,
+    teammate_restores_without_training,
     tool_env,
 )
 from .object_store import ACCESS_KEY, SECRET_KEY, ObjectStore, seaweedfs
@@ -30,8 +32,6 @@ from .object_store import ACCESS_KEY, SECRET_KEY, ObjectStore, seaweedfs
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 REMOTE = "team"
 PREFIX = "emotion-pipeline"
-TRAINED = "emotion.train INFO epoch "
-CACHED = "Stage '{}' is cached - skipping run, checking out outputs"
 MODEL = "models/best_model.pth"
 
 
@@ -96,13 +96,7 @@ def test_the_run_cache_reaches_a_teammate_through_the_object_store(
     assert any(k.startswith("runs/") for k in store.keys(PREFIX))
 
     clone = clone_of(project, tmp_path / "teammate", store)
-    run(["dvc", "pull", "--run-cache"], clone)
-    with params_set(clone, train__head_lr=0.0029):
-        out = log_of(run(["dvc", "repro", "--pull"], clone))
-    for stage in ("train", "evaluate", "explain", "export"):
-        assert CACHED.format(stage) in out
-    assert TRAINED not in out
-    assert md5(clone / MODEL) == best_b
+    teammate_restores_without_training(clone, 0.0029, best_b)
 
 
 def test_an_experiment_travels_through_git_and_the_object_store(
