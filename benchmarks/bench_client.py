@@ -32,7 +32,7 @@ from PIL import Image
 from playwright.sync_api import Page, sync_playwright
 from skimage import data as skdata
 
-from emotion.assets.face_model import DEFAULT_FACE_MODEL
+from emotion.assets.model_files import DEFAULT_FACE_MODEL
 from emotion.serve import ServeSettings, create_app
 from emotion.serve.launcher import serve_in_thread
 from emotion.serve.observability import ServingMetrics, install

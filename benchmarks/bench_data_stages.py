@@ -15,7 +15,7 @@ from pathlib import Path
 
 from emotion.data.ingest import ingest
 from emotion.data.labels import LabelMap
-from emotion.demo.dataset import generate_dataset
+from emotion.demo_data.dataset import generate_dataset
 from emotion.tools.params_file import load_params, load_section
 
 

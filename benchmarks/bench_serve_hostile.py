@@ -41,7 +41,7 @@ import psutil
 from PIL import Image
 from skimage import data as skdata
 
-from emotion.assets.face_model import DEFAULT_FACE_MODEL
+from emotion.assets.model_files import DEFAULT_FACE_MODEL
 
 ASTRONAUT_FACE = (177, 82, 272, 177)
 GB = 1e9

@@ -34,7 +34,7 @@ import numpy as np
 from PIL import Image
 from skimage import data as skdata
 
-from emotion.assets.face_model import DEFAULT_FACE_MODEL
+from emotion.assets.model_files import DEFAULT_FACE_MODEL
 from emotion.serve import ServeSettings
 from emotion.serve.inference import Predictor
 

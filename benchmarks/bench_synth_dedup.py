@@ -18,8 +18,8 @@ import numpy as np
 
 from emotion import CLASSES
 from emotion.data.neardup import HammingIndex, hamming
-from emotion.synth.store import SlotStore
-from emotion.synth.synthesizer import Synthesizer
+from emotion.synthesize.store import SlotStore
+from emotion.synthesize.synthesizer import Synthesizer
 from emotion.tools.params_file import load_section
 
 

@@ -25,7 +25,6 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from torchvision.transforms import v2
 
-from emotion.core.preprocessing import PreprocessingContract
 from emotion.tools.params_file import load_section
 from emotion.training.model import build_model, normalization
 from emotion.training.params import TrainParams
@@ -36,6 +35,7 @@ from emotion.training.tensordata import (
     epoch_batches,
 )
 from emotion.training.trainer import autocast_dtype
+from emotion.vision.preprocessing import PreprocessingContract
 
 
 class PngFolder(Dataset):

@@ -20,10 +20,10 @@ from pathlib import Path
 import numpy as np
 from bench_serve_load import sample_images  # the sibling script (benchmarks/ is on sys.path)
 
-from emotion.assets.face_model import DEFAULT_FACE_MODEL
-from emotion.core.tta import TTA_VIEWS
+from emotion.assets.model_files import DEFAULT_FACE_MODEL
 from emotion.serve import ServeSettings
 from emotion.serve.inference import Predictor
+from emotion.vision.tta import TTA_VIEWS
 
 
 def measure(model_dir: Path, variant: str, rounds: int) -> dict[str, dict[str, float]]:

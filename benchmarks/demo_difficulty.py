@@ -20,8 +20,8 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import cross_val_score
 
-from emotion.demo.dataset import META_FILE, generate_dataset
-from emotion.demo.faces import sample_expression
+from emotion.demo_data.dataset import META_FILE, generate_dataset
+from emotion.demo_data.faces import sample_expression
 from emotion.tools.params_file import load_section
 
 

@@ -42,11 +42,11 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from emotion.core import distributed
-from emotion.core.preprocessing import PreprocessingContract
 from emotion.tools.params_file import load_section
 from emotion.training.model import EmotionNet, build_model
 from emotion.training.tensordata import BatchAugment, Preprocess
 from emotion.training.trainer import autocast_dtype
+from emotion.vision.preprocessing import PreprocessingContract
 
 NUM_CLASSES = 6
 PARAMS = Path(__file__).resolve().parents[1] / "params.yaml"  # the committed defaults
@@ -259,8 +259,8 @@ def ddp_worker(cfg: CheckConfig, out: Path) -> None:
 def check_diffusion(cfg: CheckConfig) -> Result:
     # Imported here, like onnxruntime below: a broken install fails its section, not the check,
     # and the DDP workers skip the import.
-    from emotion.synth.pipeline import TINY, generate, load_pipeline, resolve_dtype
-    from emotion.synth.prompts import Slot
+    from emotion.synthesize.pipeline import TINY, generate, load_pipeline, resolve_dtype
+    from emotion.synthesize.prompts import Slot
 
     dtype = resolve_dtype("auto", cfg.device)
     pipe = load_pipeline(TINY, None, cfg.device, dtype)

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from emotion.core.config import load_sections
 from emotion.core.stage import run_stage
-from emotion.data.balance import run_balance
 from emotion.data.params import BalanceParams, SplitParams
+from emotion.stages.balance import run_balance
 
 
 def main() -> None:

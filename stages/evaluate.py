@@ -8,7 +8,7 @@ from pathlib import Path
 from emotion.core.config import load_sections
 from emotion.core.stage import run_stage
 from emotion.data.params import IngestParams
-from emotion.training.evaluate import run_evaluate
+from emotion.stages.evaluate import run_evaluate
 from emotion.training.params import EvaluateParams
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from emotion.core.config import load_sections
 from emotion.core.stage import run_stage
 from emotion.explain.params import ExplainParams
-from emotion.explain.stages import run_explain
+from emotion.stages.explain import run_explain
 
 
 def main() -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 from emotion.core.config import load_sections
 from emotion.core.stage import run_stage
 from emotion.export.params import ExportParams
-from emotion.export.stages import run_export
+from emotion.stages.export import run_export
 
 
 def main() -> None:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from emotion.core.config import load_sections
 from emotion.core.stage import run_stage
-from emotion.data.ingest import run_ingest
 from emotion.data.params import IngestParams
+from emotion.stages.ingest import run_ingest
 
 
 def main() -> None:

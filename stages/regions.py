@@ -7,8 +7,8 @@ from pathlib import Path
 
 from emotion.core.config import load_sections
 from emotion.core.stage import run_stage
-from emotion.landmarks.params import RegionsParams
-from emotion.landmarks.stages import run_regions
+from emotion.regions.params import RegionsParams
+from emotion.stages.regions import run_regions
 
 
 def main() -> None:

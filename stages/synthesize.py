@@ -7,8 +7,8 @@ from pathlib import Path
 
 from emotion.core.config import load_sections
 from emotion.core.stage import run_stage
-from emotion.synth.params import SynthParams
-from emotion.synth.stages import run_synthesize
+from emotion.stages.synthesize import run_synthesize
+from emotion.synthesize.params import SynthParams
 
 
 def main() -> None:

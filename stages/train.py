@@ -7,8 +7,8 @@ from pathlib import Path
 
 from emotion.core.config import load_sections
 from emotion.core.stage import run_stage
+from emotion.stages.train import run_train
 from emotion.training.params import ModelParams, TrainParams
-from emotion.training.train import run_train
 
 
 def main() -> None:

@@ -18,13 +18,13 @@ import torch
 from PIL import Image
 from skimage import data as skdata
 
-from emotion.core.preprocessing import PreprocessingContract
-from emotion.core.tta import TestTimeAugmentation
 from emotion.export.contract import ModelContract
 from emotion.export.datacard import DataCard
 from emotion.export.onnx_export import export_onnx, publish_contract
 from emotion.export.quantize import quantize
 from emotion.training.model import build_model, normalization
+from emotion.vision.preprocessing import PreprocessingContract
+from emotion.vision.tta import TestTimeAugmentation
 
 from .conftest import free_ports, section
 

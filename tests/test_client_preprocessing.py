@@ -18,10 +18,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from emotion.core.calibration import probabilities
-from emotion.core.facedetect import Face
-from emotion.core.preprocessing import PreprocessingContract
-from emotion.core.tta import TestTimeAugmentation
+from emotion.vision.calibration import probabilities
+from emotion.vision.facedetect import Face
+from emotion.vision.preprocessing import PreprocessingContract
+from emotion.vision.tta import TestTimeAugmentation
 
 CLIENT = Path(__file__).resolve().parents[1] / "client"
 STATIC = Path(__file__).resolve().parents[1] / "src/emotion/serve/static"

@@ -13,15 +13,15 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import cross_val_score
 
 from emotion import CLASSES
-from emotion.demo.dataset import MASKS_DIR, META_FILE, class_quotas, generate_dataset
-from emotion.demo.faces import (
+from emotion.demo_data.dataset import MASKS_DIR, META_FILE, class_quotas, generate_dataset
+from emotion.demo_data.faces import (
     MASK_REGIONS,
     render_face,
     sample_expression,
     sample_identity,
     sample_nuisance,
 )
-from emotion.demo.params import DemoDataParams
+from emotion.demo_data.params import DemoDataParams
 
 from .conftest import section
 

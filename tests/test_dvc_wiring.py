@@ -106,15 +106,15 @@ def test_stage_imports_the_schemas_of_exactly_its_params_sections(name: str) -> 
 def test_each_package_holds_the_schemas_of_its_own_stages() -> None:
     packages = {s: _schema_file(s).split("/")[2] for s in Params.model_fields}
     assert packages == {
-        "demo_data": "demo",
+        "demo_data": "demo_data",
         "ingest": "data",
         "split": "data",
         "balance": "data",
-        "synth": "synth",
+        "synth": "synthesize",
         "model": "training",
         "train": "training",
         "evaluate": "training",
-        "regions": "landmarks",
+        "regions": "regions",
         "explain": "explain",
         "export": "export",
     }

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 
 from emotion import CLASSES
-from emotion.core.calibration import fit_temperature, nll, probabilities, softmax
 from emotion.core.errors import ConfigError, DataError
 from emotion.data.labels import LabelMap
 from emotion.tools.params_file import load_params, validate_params
 from emotion.training.extrasets import extra_set_metrics, load_extra_set
+from emotion.vision.calibration import fit_temperature, nll, probabilities, softmax
 
 from .conftest import REPO, section
 

@@ -11,7 +11,6 @@ import pytest
 import torch
 from torch import nn
 
-from emotion.core.preprocessing import PreprocessingContract
 from emotion.explain import checks, methods
 from emotion.explain.explainer import Explainer, evaluate_method
 from emotion.explain.params import ExplainMethod, ExplainParams
@@ -19,6 +18,7 @@ from emotion.explain.patterns import ProbeRegions
 from emotion.explain.probe import select_probes
 from emotion.training.model import build_model
 from emotion.training.tensordata import Preprocess
+from emotion.vision.preprocessing import PreprocessingContract
 
 from .conftest import REPO, section
 

@@ -11,7 +11,6 @@ import pytest
 import torch
 
 from emotion.core.errors import DataError, EmotionError
-from emotion.core.preprocessing import PreprocessingContract
 from emotion.export.contract import ModelContract
 from emotion.export.latency import measure
 from emotion.export.onnx_export import (
@@ -25,6 +24,7 @@ from emotion.export.onnx_export import (
 )
 from emotion.export.quantize import quantize
 from emotion.training.model import build_model
+from emotion.vision.preprocessing import PreprocessingContract
 
 from .conftest import section
 

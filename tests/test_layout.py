@@ -1,4 +1,5 @@
-"""The house: a package per stage, imports that only run down the floors, thin stage scripts."""
+"""Code layout: packages in layers (imports only run down), one entry module per stage, thin
+stage scripts, short functions and classes."""
 
 from __future__ import annotations
 
@@ -10,20 +11,22 @@ import pytest
 from .conftest import REPO, emotion_imports
 
 SRC = REPO / "src" / "emotion"
-#: Each package imports only packages on lower floors (and its own modules).
-FLOORS = {
+#: Each package imports only packages on lower layers (and its own modules).
+LAYERS = {
     "core": 0,
     "assets": 1,
-    "demo": 1,
-    "data": 1,
-    "landmarks": 2,
-    "training": 2,
-    "export": 3,
+    "demo_data": 1,
+    "regions": 1,
+    "vision": 1,
+    "data": 2,
+    "export": 2,
+    "release": 3,
+    "serve": 3,
+    "synthesize": 3,
+    "training": 3,
     "explain": 4,
-    "synth": 4,
-    "serve": 4,
-    "release": 4,
-    "predict": 5,
+    "predict": 4,
+    "stages": 5,
     "tools": 6,
 }
 MAX_LINES = 60
@@ -52,17 +55,17 @@ def test_every_module_lives_in_a_package() -> None:
     """Only the package root (class names) sits at the top; everything else has a home."""
     top = sorted(p.name for p in SRC.glob("*.py"))
     assert top == ["__init__.py"]
-    assert {_package(m) for m in MODULES} - {None} == set(FLOORS)
+    assert {_package(m) for m in MODULES} - {None} == set(LAYERS)
 
 
 @pytest.mark.parametrize("module", sorted(m for m in MODULES if _package(m)))
-def test_imports_run_down_the_floors(module: str) -> None:
+def test_imports_run_down_the_layers(module: str) -> None:
     own = _package(module)
     for target in _imports(MODULES[module]):
         other = _package(target)
         if other is None or other == own:
             continue
-        assert FLOORS[other] < FLOORS[own], f"{module} ({own}) imports {target} ({other})"
+        assert LAYERS[other] < LAYERS[own], f"{module} ({own}) imports {target} ({other})"
 
 
 def test_no_import_cycle() -> None:
@@ -90,6 +93,36 @@ def test_stage_scripts_only_wire(script: Path) -> None:
     assert len(script.read_text().splitlines()) <= MAX_LINES
     functions = [n.name for n in tree.body if isinstance(n, ast.FunctionDef)]
     assert functions == ["main"], f"{script.name} defines {functions}"
+
+
+STAGE_NAMES = sorted(p.stem for p in (REPO / "stages").glob("*.py"))
+
+
+def test_each_stage_has_one_entry_module_named_for_it() -> None:
+    """Stage ``X``: DVC runs ``stages/X.py``, which calls ``run_X`` of ``emotion.stages.X``;
+    nothing else in ``emotion.stages``, and no ``run_<stage>`` anywhere else."""
+    import yaml
+
+    dvc_stages = sorted(yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"])
+    entry_modules = sorted(p.stem for p in (SRC / "stages").glob("*.py") if p.stem != "__init__")
+    assert STAGE_NAMES == dvc_stages == entry_modules
+    for name in STAGE_NAMES:
+        script = emotion_imports(REPO / "stages" / f"{name}.py")
+        assert f"emotion.stages.{name}.run_{name}" in script, f"stages/{name}.py"
+    runs = {
+        (node.name, _module(path))
+        for path in SRC.rglob("*.py")
+        for node in ast.parse(path.read_text()).body
+        if isinstance(node, ast.FunctionDef) and node.name in {f"run_{s}" for s in STAGE_NAMES}
+    }
+    assert runs == {(f"run_{s}", f"emotion.stages.{s}") for s in STAGE_NAMES}
+
+
+def test_a_package_for_one_stage_is_named_for_it() -> None:
+    """The packages that serve a single stage carry its name (no ``synth`` beside
+    ``synthesize``)."""
+    single = {"assets", "demo_data", "regions", "synthesize", "explain", "export"}
+    assert single <= set(LAYERS) & set(STAGE_NAMES)
 
 
 @pytest.mark.parametrize("path", sorted(SRC.rglob("*.py")), ids=lambda p: _module(p))

@@ -15,9 +15,9 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from emotion.core.facedetect import Face
 from emotion.serve import ServeSettings, create_app
 from emotion.serve.faces import merge, tiles
+from emotion.vision.facedetect import Face
 
 from .serve_fixtures import CLASSES, FACE_MODEL, astronaut, encode, export_tiny_model
 

@@ -12,11 +12,11 @@ import yaml
 from PIL import Image
 
 from emotion.core.errors import DataError
-from emotion.core.preprocessing import PreprocessingContract
-from emotion.core.tta import TTA_VIEWS, TestTimeAugmentation
 from emotion.data.decode import load_images
 from emotion.tools import profiles
 from emotion.training.tensordata import Preprocess
+from emotion.vision.preprocessing import PreprocessingContract
+from emotion.vision.tta import TTA_VIEWS, TestTimeAugmentation
 
 from .conftest import REPO
 

@@ -15,8 +15,8 @@ from PIL import Image
 
 from emotion.core.errors import ConfigError, DataError
 from emotion.data.packed import save_array
-from emotion.demo.dataset import make_sample
-from emotion.demo.faces import MASK_REGIONS
+from emotion.demo_data.dataset import make_sample
+from emotion.demo_data.faces import MASK_REGIONS
 from emotion.explain.params import Region
 from emotion.explain.patterns import (
     ProbeRegions,
@@ -25,12 +25,12 @@ from emotion.explain.patterns import (
     pattern_table,
     region_shares,
 )
-from emotion.landmarks.checks import compare_with_source
-from emotion.landmarks.fitting import fit_regions
-from emotion.landmarks.mesh import FaceMesh
-from emotion.landmarks.regions import REGION_LABELS, REGIONS, region_labels, region_mask
-from emotion.landmarks.regionset import RegionSet
-from emotion.landmarks.stages import run_regions
+from emotion.regions.checks import compare_with_source
+from emotion.regions.fitting import fit_regions
+from emotion.regions.masks import REGION_LABELS, REGIONS, region_labels, region_mask
+from emotion.regions.mesh import FaceMesh
+from emotion.regions.regionset import RegionSet
+from emotion.stages.regions import run_regions
 
 from .conftest import REPO, section
 

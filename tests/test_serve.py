@@ -24,13 +24,13 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from emotion.core.errors import DataError
-from emotion.core.facedetect import Face
-from emotion.core.tta import TestTimeAugmentation
 from emotion.export.contract import ModelContract
 from emotion.serve import ServeSettings, create_app
 from emotion.serve.faces import detection_scale, detection_size
 from emotion.serve.launcher import serve_in_thread
 from emotion.serve.uploads import ENVELOPE_BYTES, read_image_bytes
+from emotion.vision.facedetect import Face
+from emotion.vision.tta import TestTimeAugmentation
 
 from .serve_fixtures import (
     ASTRONAUT_FACE,

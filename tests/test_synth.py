@@ -15,25 +15,25 @@ from PIL import Image, ImageFilter
 from skimage.data import astronaut
 
 from emotion import CLASSES
-from emotion.assets.face_model import DEFAULT_FACE_MODEL
+from emotion.assets.model_files import DEFAULT_FACE_MODEL
 from emotion.core.errors import ConfigError
-from emotion.core.facedetect import FaceDetector
 from emotion.data.neardup import HammingIndex, phash
 from emotion.data.packed import save_array
-from emotion.demo.faces import (
+from emotion.demo_data.faces import (
     render_face,
     sample_expression,
     sample_identity,
     sample_nuisance,
 )
-from emotion.synth.pipeline import generate, tiny_pipeline
-from emotion.synth.plan import equal_shares, fraction_cap, plan_synthesis
-from emotion.synth.prompts import Slot, make_slots, slot_seed
-from emotion.synth.quality import FACE_SCORE_FLOOR, face_crop, measure, rejection_reason
-from emotion.synth.report import META_COLUMNS
-from emotion.synth.store import SlotStore
-from emotion.synth.synthesizer import REASONS, Synthesizer
+from emotion.synthesize.pipeline import generate, tiny_pipeline
+from emotion.synthesize.plan import equal_shares, fraction_cap, plan_synthesis
+from emotion.synthesize.prompts import Slot, make_slots, slot_seed
+from emotion.synthesize.quality import FACE_SCORE_FLOOR, face_crop, measure, rejection_reason
+from emotion.synthesize.report import META_COLUMNS
+from emotion.synthesize.store import SlotStore
+from emotion.synthesize.synthesizer import REASONS, Synthesizer
 from emotion.tools.params_file import load_params, validate_params
+from emotion.vision.facedetect import FaceDetector
 
 from .conftest import REPO, params_text, section, tool_env
 

@@ -19,7 +19,6 @@ import torch
 
 from emotion.core.distributed import DistContext, deterministic_cuda
 from emotion.core.errors import EmotionError
-from emotion.core.preprocessing import PreprocessingContract
 from emotion.training import checkpoint
 from emotion.training.diagnostics import (
     GradNorms,
@@ -43,6 +42,7 @@ from emotion.training.tensordata import (
     epoch_batches,
 )
 from emotion.training.trainer import Trainer, inverse_frequency_weights
+from emotion.vision.preprocessing import PreprocessingContract
 
 from .conftest import REPO, params_text, section, tool_env
 from .serve_fixtures import free_port

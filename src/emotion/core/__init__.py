@@ -1,2 +1,2 @@
-"""What every stage uses: params loading, atomic writes, errors, logging, hashing, scratch space,
-plots, environment reports, face detection and the preprocessing contract."""
+"""Infrastructure every other package stands on: typed params, atomic writes, errors, stage
+logging, hashing, scratch space, results files, plots, distributed set-up, environment reports."""

@@ -1,1 +1,1 @@
-"""Stages ``ingest`` and ``balance``: verify a raw dataset, then split and balance it."""
+"""Datasets: verify and label raw images, the manifest, grouped splits, balancing augmentation."""

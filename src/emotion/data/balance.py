@@ -1,4 +1,4 @@
-"""The ``balance`` stage: grouped split first, then augmented variants for the training split."""
+"""Balancing the training split: per-class targets, variant plans and their augmentation."""
 
 from __future__ import annotations
 
@@ -6,31 +6,14 @@ import math
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
-from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from emotion.core.atomic import replace_dir, write_json, write_text
-from emotion.core.plots import before_after_bars
-from emotion.core.results import write_report
-from emotion.core.stage import log, worker_count
 from emotion.data.augment import augment, variant_rng
-from emotion.data.decode import load_images
-from emotion.data.manifest import SPLIT_COLUMNS, read_classes, read_manifest, to_csv_text
-from emotion.data.neardup import near_pairs
-from emotion.data.packed import save_array
-from emotion.data.params import BalanceParams, SplitParams
-from emotion.data.split import (
-    SPLITS,
-    assign_splits,
-    drop_train_leaks,
-    duplicate_groups,
-    leak_audit,
-    predefined_splits,
-)
+from emotion.data.params import BalanceParams
+from emotion.data.split import Splits
 
 
 @dataclass(frozen=True)
@@ -150,69 +133,6 @@ def status_table(plans: Sequence[ClassPlan]) -> pd.DataFrame:
     return pd.DataFrame([asdict(p) for p in plans])
 
 
-@dataclass
-class Splits:
-    """The three splits: per-split manifests and image arrays, with the leak audit."""
-
-    frames: dict[str, pd.DataFrame]
-    arrays: dict[str, np.ndarray]
-    audit: dict[str, int]
-    dropped: int
-
-
-def split_frame(manifest: pd.DataFrame, rows: np.ndarray, classes: list[str]) -> pd.DataFrame:
-    """Manifest rows of one split's original images in the per-split schema."""
-    df = manifest.iloc[rows]
-    return pd.DataFrame(
-        {
-            "path": df["path"].to_numpy(),
-            "label": df["label"].to_numpy(),
-            "label_index": [classes.index(x) for x in df["label"]],
-            "origin": df["path"].to_numpy(),
-            "variant": 0,
-            "is_augmented": False,
-            "is_synthetic": False,
-            "group": df["group"].to_numpy(),
-            "source_split": df["split"].to_numpy(),
-            "sha256": df["sha256"].to_numpy(),
-            "mask_path": df["mask_path"].to_numpy(),
-        }
-    )
-
-
-def make_splits(
-    params: SplitParams,
-    manifest: pd.DataFrame,
-    images: np.ndarray,
-    codes: np.ndarray,
-    classes: list[str],
-) -> Splits:
-    """Group exact and near duplicates, split by group, audit (and optionally drop) leaks.
-
-    Adds the ``group`` column to ``manifest``.
-    """
-    near = near_pairs(codes, params.phash_radius)
-    manifest["group"] = duplicate_groups(list(manifest["sha256"]), near)
-    groups = manifest["group"].to_numpy()
-    ratios = {"train": params.train_ratio, "val": params.val_ratio, "test": params.test_ratio}
-    labels = list(manifest["label"])
-    if params.mode == "stratified":
-        splits = assign_splits(groups, labels, ratios, params.seed)
-    else:
-        splits = predefined_splits(manifest["split"], groups, labels, ratios, params.seed)
-    audit = leak_audit(splits, near)
-    dropped = 0
-    if params.mode == "predefined" and params.drop_cross_split_duplicates:
-        splits, dropped = drop_train_leaks(splits, near)
-    rows = {s: np.flatnonzero(splits == s) for s in SPLITS}
-    return Splits(
-        {s: split_frame(manifest, rows[s], classes) for s in SPLITS},
-        {s: images[rows[s]] for s in SPLITS},
-        audit,
-        dropped,
-    )
-
-
 def augment_train(
     params: BalanceParams, splits: Splits, before: pd.Series, workers: int
 ) -> tuple[list[ClassPlan], int]:
@@ -231,64 +151,3 @@ def augment_train(
     splits.frames["train"] = pd.concat([train, extra], ignore_index=True)
     splits.arrays["train"] = np.concatenate([splits.arrays["train"], augmented])
     return plans, len(variants)
-
-
-def run_balance(
-    split: SplitParams,
-    params: BalanceParams,
-    *,
-    ingested: Path,
-    out: Path,
-    report: Path,
-    plots: Path,
-) -> dict[str, Any]:
-    """Split first (grouped by duplicates), then augment the training split only."""
-    workers = worker_count()
-    manifest = read_manifest(ingested / "manifest.csv")
-    classes = read_classes(ingested)
-    images, codes = load_images(list(manifest["path"]), params.image_size, workers)
-    splits = make_splits(split, manifest, images, codes, classes)
-    before = splits.frames["train"]["label"].value_counts().reindex(classes, fill_value=0)
-    plans, augmented = augment_train(params, splits, before, workers)
-    status = status_table(plans)
-    with replace_dir(out) as tmp:
-        for s in SPLITS:
-            frame = splits.frames[s]
-            frame.insert(0, "index", np.arange(len(frame)))
-            write_text(tmp / f"{s}.csv", to_csv_text(frame.loc[:, list(SPLIT_COLUMNS)]))
-            save_array(tmp / f"{s}.npy", splits.arrays[s])
-        write_text(tmp / "status.csv", to_csv_text(status))
-        records = {"classes": status.to_dict("records"), "strategy": params.strategy}
-        write_json(tmp / "status.json", records)
-        write_json(tmp / "labels.json", {"classes": classes})
-    summary = {
-        "split_sizes": {s: len(splits.frames[s]) for s in SPLITS},
-        "train_before": {c: int(before[c]) for c in classes},
-        "train_after": {pl.label: pl.after for pl in plans},
-        "augmented": augmented,
-        "cap_binds": sorted(pl.label for pl in plans if pl.cap_binds),
-        "groups": {
-            "count": int(manifest["group"].nunique()),
-            "multi_image": int((manifest["group"].value_counts() > 1).sum()),
-        },
-        "leak_audit": {
-            "phash_radius": split.phash_radius,
-            "cross_split_pairs": splits.audit,
-            "dropped_from_train": splits.dropped,
-        },
-    }
-    rows = [{"class": pl.label, "before": int(before[pl.label]), "after": pl.after} for pl in plans]
-    write_report(summary, rows, report)
-    table = pd.DataFrame(
-        {"class": classes, "before": before.to_numpy(), "after": [pl.after for pl in plans]}
-    )
-    write_text(plots / "class_distribution.csv", to_csv_text(table))
-    before_after_bars(table, "Training images per class", plots / "class_distribution.png")
-    log.info(
-        "splits %s; train %s -> %s; leak audit %s",
-        summary["split_sizes"],
-        summary["train_before"],
-        summary["train_after"],
-        splits.audit,
-    )
-    return summary

@@ -10,8 +10,8 @@ from PIL import Image
 from tqdm import tqdm
 
 from emotion.core.errors import DataError
-from emotion.core.preprocessing import square_gray
 from emotion.data.neardup import phash
+from emotion.vision.preprocessing import square_gray
 
 
 def _load_chunk(

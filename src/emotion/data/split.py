@@ -8,6 +8,7 @@ the group's majority label with a seeded greedy fill towards the target ratios.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from itertools import combinations
 
 import numpy as np
@@ -16,6 +17,8 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from emotion.core.errors import DataError
+from emotion.data.neardup import near_pairs
+from emotion.data.params import SplitParams
 
 SPLITS = ("train", "val", "test")
 
@@ -132,3 +135,66 @@ def predefined_splits(
         if not (splits == name).any():
             splits = carve(groups, labels, splits, name, ratios[name], seed + offset + 1)
     return splits
+
+
+@dataclass
+class Splits:
+    """The three splits: per-split manifests and image arrays, with the leak audit."""
+
+    frames: dict[str, pd.DataFrame]
+    arrays: dict[str, np.ndarray]
+    audit: dict[str, int]
+    dropped: int
+
+
+def split_frame(manifest: pd.DataFrame, rows: np.ndarray, classes: list[str]) -> pd.DataFrame:
+    """Manifest rows of one split's original images in the per-split schema."""
+    df = manifest.iloc[rows]
+    return pd.DataFrame(
+        {
+            "path": df["path"].to_numpy(),
+            "label": df["label"].to_numpy(),
+            "label_index": [classes.index(x) for x in df["label"]],
+            "origin": df["path"].to_numpy(),
+            "variant": 0,
+            "is_augmented": False,
+            "is_synthetic": False,
+            "group": df["group"].to_numpy(),
+            "source_split": df["split"].to_numpy(),
+            "sha256": df["sha256"].to_numpy(),
+            "mask_path": df["mask_path"].to_numpy(),
+        }
+    )
+
+
+def make_splits(
+    params: SplitParams,
+    manifest: pd.DataFrame,
+    images: np.ndarray,
+    codes: np.ndarray,
+    classes: list[str],
+) -> Splits:
+    """Group exact and near duplicates, split by group, audit (and optionally drop) leaks.
+
+    Adds the ``group`` column to ``manifest``.
+    """
+    near = near_pairs(codes, params.phash_radius)
+    manifest["group"] = duplicate_groups(list(manifest["sha256"]), near)
+    groups = manifest["group"].to_numpy()
+    ratios = {"train": params.train_ratio, "val": params.val_ratio, "test": params.test_ratio}
+    labels = list(manifest["label"])
+    if params.mode == "stratified":
+        splits = assign_splits(groups, labels, ratios, params.seed)
+    else:
+        splits = predefined_splits(manifest["split"], groups, labels, ratios, params.seed)
+    audit = leak_audit(splits, near)
+    dropped = 0
+    if params.mode == "predefined" and params.drop_cross_split_duplicates:
+        splits, dropped = drop_train_leaks(splits, near)
+    rows = {s: np.flatnonzero(splits == s) for s in SPLITS}
+    return Splits(
+        {s: split_frame(manifest, rows[s], classes) for s in SPLITS},
+        {s: images[rows[s]] for s in SPLITS},
+        audit,
+        dropped,
+    )

@@ -11,7 +11,7 @@ import numpy as np
 from matplotlib.patches import Rectangle
 
 from emotion.core.plots import save_figure
-from emotion.landmarks.regions import REGIONS, region_polygons
+from emotion.regions.masks import REGIONS, region_polygons
 
 REGION_COLOURS = {
     "brows": "orange",

@@ -9,7 +9,7 @@ from pydantic import Field
 from emotion.core.config import PositiveInt, Section
 
 ExplainMethod = Literal["gradcam", "gradcam_pp", "shap", "lime"]
-Region = Literal["brows", "eyes", "mouth", "nose", "cheeks"]  #: emotion.landmarks.regions.REGIONS
+Region = Literal["brows", "eyes", "mouth", "nose", "cheeks"]  #: emotion.regions.masks.REGIONS
 
 
 class ExplainParams(Section):

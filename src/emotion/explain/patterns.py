@@ -21,7 +21,7 @@ import numpy as np
 from emotion.core.errors import ConfigError
 from emotion.explain.checks import ProbFn
 from emotion.explain.params import ExplainParams
-from emotion.landmarks.regions import EXPRESSIVE, REGION_LABELS, REGIONS, region_mask
+from emotion.regions.masks import EXPRESSIVE, REGION_LABELS, REGIONS, region_mask
 
 
 @dataclass(frozen=True)

@@ -1,1 +1,1 @@
-"""Stage ``export``: ONNX (fp32, int8) with a parity proof, the model contract, latency."""
+"""The ONNX export (fp32, int8) with its parity proof, the model contract and the model card."""

@@ -1,6 +1,6 @@
 """The exported model's contract (``model.json``): what any client needs to use the ONNX model.
 
-Classes, tensor names, the :class:`~emotion.core.preprocessing.PreprocessingContract` the model
+Classes, tensor names, the :class:`~emotion.vision.preprocessing.PreprocessingContract` the model
 was trained with, the test-time augmentation and softmax temperature the evaluate stage measured
 (the calibrated probability of a class is the mean over views of ``softmax(logits / T)``), and
 the files with their hashes. Deliberately free of torch: a server or a
@@ -17,8 +17,8 @@ from typing import Any
 
 from emotion.core.atomic import write_json
 from emotion.core.errors import DataError
-from emotion.core.preprocessing import PreprocessingContract
-from emotion.core.tta import NO_TTA, TestTimeAugmentation
+from emotion.vision.preprocessing import PreprocessingContract
+from emotion.vision.tta import NO_TTA, TestTimeAugmentation
 
 CONTRACT_FILE = "model.json"
 FORMAT = "emotion-onnx"

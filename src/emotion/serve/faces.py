@@ -7,8 +7,8 @@ from pathlib import Path
 
 from PIL import Image
 
-from emotion.core.facedetect import Face, FaceDetector
 from emotion.serve.images import WORK_SIDE
+from emotion.vision.facedetect import Face, FaceDetector
 
 #: BlazeFace (short range) looks at a 128x128 view of the frame; smaller images are upscaled to it.
 DETECTOR_SIDE = 128

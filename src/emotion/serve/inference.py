@@ -25,13 +25,13 @@ import numpy as np
 from PIL import Image
 
 from emotion.core.errors import DataError
-from emotion.core.facedetect import Face
-from emotion.core.tta import TestTimeAugmentation
 from emotion.serve.faces import FaceLocator
 from emotion.serve.images import DecodeGate, ImageLimits, decode_image
 from emotion.serve.onnx_model import OnnxEmotionModel
 from emotion.serve.saliency import OcclusionSaliency
 from emotion.serve.settings import ServeSettings
+from emotion.vision.facedetect import Face
+from emotion.vision.tta import TestTimeAugmentation
 
 SMALL_CROP_MAX_SIDE = 96
 

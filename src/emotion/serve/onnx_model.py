@@ -9,10 +9,10 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
-from emotion.core.calibration import probabilities
 from emotion.core.errors import DataError
 from emotion.core.hashing import sha256_file
 from emotion.export.contract import CONTRACT_FILE, METADATA_KEY, ModelContract
+from emotion.vision.calibration import probabilities
 
 PREFERRED_PROVIDERS = ("CUDAExecutionProvider", "CPUExecutionProvider")
 #: Runs of more model inputs than this give their memory back to the system afterwards: ONNX

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from emotion.assets.face_model import DEFAULT_FACE_MODEL
+from emotion.assets.model_files import DEFAULT_FACE_MODEL
 from emotion.core.errors import ConfigError
-from emotion.core.tta import TTA_VIEWS, TTAMode
+from emotion.vision.tta import TTA_VIEWS, TTAMode
 
 VARIANTS = ("fp32", "int8")
 DEFAULT_CLIENT_DIR = Path("client")

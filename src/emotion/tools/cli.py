@@ -8,17 +8,17 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from emotion.assets.face_model import DEFAULT_FACE_MODEL, fetch_face_model
+from emotion.assets.model_files import DEFAULT_FACE_MODEL, fetch_face_model
 from emotion.core.atomic import write_text
 from emotion.core.config import PARAMS_FILE
 from emotion.core.errors import EmotionError
-from emotion.core.tta import TTA_VIEWS
 from emotion.predict import FORMATS
 from emotion.serve.settings import RELEASED_MODEL, VARIANTS, ServeSettings
 from emotion.tools import compare, plots_page, pr_report, profiles
 from emotion.tools.datasets import GIB, SizeLimits, add_dataset
 from emotion.tools.params_file import load_params
 from emotion.tools.runcache import push_run_cache
+from emotion.vision.tta import TTA_VIEWS
 
 Subparsers = argparse._SubParsersAction  # the type `add_subparsers()` returns
 

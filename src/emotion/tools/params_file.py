@@ -12,11 +12,11 @@ from typing import Any
 
 from emotion.core.config import PARAMS_FILE, Section, leaf_keys, read_yaml, validate
 from emotion.data.params import BalanceParams, IngestParams, SplitParams
-from emotion.demo.params import DemoDataParams
+from emotion.demo_data.params import DemoDataParams
 from emotion.explain.params import ExplainParams
 from emotion.export.params import ExportParams
-from emotion.landmarks.params import RegionsParams
-from emotion.synth.params import SynthParams
+from emotion.regions.params import RegionsParams
+from emotion.synthesize.params import SynthParams
 from emotion.training.params import EvaluateParams, ModelParams, TrainParams
 
 

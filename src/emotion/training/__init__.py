@@ -1,1 +1,1 @@
-"""Stages ``train`` and ``evaluate``: timm transfer learning on the packed splits, test metrics."""
+"""The models and their training: timm backbones, the training loop, checkpoints, metrics."""

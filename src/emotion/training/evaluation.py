@@ -16,9 +16,9 @@ from sklearn.metrics import (
     precision_recall_fscore_support,
 )
 
-from emotion.core.calibration import probabilities
-from emotion.core.tta import TestTimeAugmentation
 from emotion.training.tensordata import Preprocess, TensorSplit, epoch_batches
+from emotion.vision.calibration import probabilities
+from emotion.vision.tta import TestTimeAugmentation
 
 
 @torch.no_grad()

@@ -15,9 +15,9 @@ from torch import nn
 import emotion.training.cnn  # noqa: F401  (registers emotion_cnn_* with timm)
 from emotion.core.config import validate
 from emotion.core.errors import ConfigError, DataError
-from emotion.core.preprocessing import PreprocessingContract
 from emotion.training import checkpoint
 from emotion.training.params import ModelParams
+from emotion.vision.preprocessing import PreprocessingContract
 
 #: Names in the original report that timm now spells differently.
 MODEL_ALIASES = {

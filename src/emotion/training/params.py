@@ -15,7 +15,7 @@ from emotion.core.config import (
     Section,
     check_range,
 )
-from emotion.core.tta import TestTimeAugmentation, TTAMode
+from emotion.vision.tta import TestTimeAugmentation, TTAMode
 
 EXTRA_SETS_DIR = "data/extra"  #: where ``evaluate.extra_sets`` live (a dependency of evaluate)
 

@@ -21,12 +21,12 @@ import torch.nn.functional as F  # noqa: N812
 from timm.data.random_erasing import RandomErasing
 
 from emotion.core.errors import DataError
-from emotion.core.preprocessing import PreprocessingContract
 from emotion.data.packed import load_array
 from emotion.training.params import TrainParams
+from emotion.vision.preprocessing import PreprocessingContract
 
 if TYPE_CHECKING:  # annotations only: stages that import this module do not depend on it
-    from emotion.core.tta import TestTimeAugmentation
+    from emotion.vision.tta import TestTimeAugmentation
 
 
 @dataclass

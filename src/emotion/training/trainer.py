@@ -40,8 +40,6 @@ from tqdm import tqdm
 from emotion.core.atomic import write_bytes
 from emotion.core.distributed import DistContext
 from emotion.core.errors import DataError, EmotionError
-from emotion.core.preprocessing import PreprocessingContract
-from emotion.core.tta import NO_TTA
 from emotion.training import checkpoint
 from emotion.training.diagnostics import GradNorms, model_blocks, weight_histograms, weight_norms
 from emotion.training.evaluation import predict, quick_scores
@@ -62,6 +60,8 @@ from emotion.training.tensordata import (
     epoch_batches,
     steps_per_epoch,
 )
+from emotion.vision.preprocessing import PreprocessingContract
+from emotion.vision.tta import NO_TTA
 
 log = logging.getLogger("emotion.train")
 VALIDATION_BATCH = 256  #: images per forward pass when validating (memory only, not results)

@@ -24,7 +24,7 @@ from tokenizers import Tokenizer, models, pre_tokenizers
 from transformers import CLIPTextConfig, CLIPTextModel, PreTrainedTokenizerFast
 
 from emotion.core.errors import ConfigError
-from emotion.synth.prompts import Slot
+from emotion.synthesize.prompts import Slot
 
 TINY = "tiny"
 _TINY_WORDS = "portrait photo person face eyes mouth brows smiling frowning open wide raised"

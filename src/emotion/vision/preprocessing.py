@@ -9,7 +9,7 @@ the export stage, the server and third-party clients (numpy + Pillow, below). Tw
 2. ``source_size`` -> ``image_size`` with antialiased bilinear interpolation on [0, 1] floats,
    exactly what training applies on the device (``torch.nn.functional.interpolate``).
 
-Test-time augmentation (:mod:`emotion.core.tta`) classifies several views of the stored-size
+Test-time augmentation (:mod:`emotion.vision.tta`) classifies several views of the stored-size
 image: :meth:`PreprocessingContract.views`.
 
 Deliberately free of torch.
@@ -27,7 +27,7 @@ from PIL import Image
 from emotion.core.errors import DataError
 
 if TYPE_CHECKING:  # annotations only: stages that import this module do not depend on it
-    from emotion.core.tta import TestTimeAugmentation
+    from emotion.vision.tta import TestTimeAugmentation
 
 
 def square_gray(image: Image.Image, size: int | None) -> Image.Image:

@@ -15,7 +15,7 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
-from emotion.core.facedetect import Face, FaceDetector
+from emotion.vision.facedetect import Face, FaceDetector
 
 #: Detector floor for the stored face scores; thresholds below it cannot be applied later.
 FACE_SCORE_FLOOR = 0.2

@@ -21,7 +21,6 @@ from emotion.core.errors import DataError, EmotionError
 from emotion.core.hashing import sha256_file
 from emotion.core.results import write_results
 from emotion.core.stage import log, worker_count
-from emotion.core.tta import TestTimeAugmentation
 from emotion.export.contract import CONTRACT_FILE, ModelContract
 from emotion.export.datacard import DataCard
 from emotion.export.latency import measure
@@ -39,6 +38,7 @@ from emotion.export.quantize import quantize
 from emotion.training.evaluation import top1_scores
 from emotion.training.model import TrainedModel, load_trained
 from emotion.training.tensordata import Preprocess, TensorSplit
+from emotion.vision.tta import TestTimeAugmentation
 
 FP32, INT8 = "model.onnx", "model.int8.onnx"
 CARD_FILE = "MODEL_CARD.md"

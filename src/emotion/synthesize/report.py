@@ -13,8 +13,8 @@ import pandas as pd
 from PIL import Image
 
 from emotion.data.manifest import SPLIT_COLUMNS
-from emotion.synth.plan import ClassNeed
-from emotion.synth.synthesizer import REASONS, Decision
+from emotion.synthesize.plan import ClassNeed
+from emotion.synthesize.synthesizer import REASONS, Decision
 
 META_COLUMNS = (
     "slot_id",

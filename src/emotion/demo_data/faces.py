@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from emotion.demo.params import DemoDataParams
+from emotion.demo_data.params import DemoDataParams
 
 SUPERSAMPLE = 4
 

@@ -45,6 +45,7 @@ FACE_MESH = PinnedMember(
     "mediapipe/modules/face_landmark/face_landmark.tflite",
     "1055cb9d4a9ca8b8c688902a3a5194311138ba256bcc94e336d8373a5f30c814",
 )
+PINNED = (FACE_DETECTOR, FACE_MESH)  #: every model file the stage ``assets`` fetches
 FACE_MODEL_FILE = FACE_DETECTOR.name
 DEFAULT_FACE_MODEL = Path("assets") / FACE_MODEL_FILE  #: where the ``assets`` stage puts it
 

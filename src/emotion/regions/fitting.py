@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from emotion.landmarks.mesh import MESH_POINTS, FaceMesh
-from emotion.landmarks.regions import region_labels
-from emotion.landmarks.regionset import RegionSet
+from emotion.regions.masks import region_labels
+from emotion.regions.mesh import MESH_POINTS, FaceMesh
+from emotion.regions.regionset import RegionSet
 
 
 def fit_regions(

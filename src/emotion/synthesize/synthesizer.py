@@ -23,19 +23,19 @@ from PIL import Image
 from tqdm import tqdm
 
 from emotion.core.distributed import DistContext, barrier
-from emotion.core.facedetect import FaceDetector
 from emotion.core.hashing import settings_key
 from emotion.data.neardup import HammingIndex, phash
-from emotion.synth.params import SynthParams
-from emotion.synth.prompts import Slot, make_slots
-from emotion.synth.quality import (
+from emotion.synthesize.params import SynthParams
+from emotion.synthesize.prompts import Slot, make_slots
+from emotion.synthesize.quality import (
     FACE_SCORE_FLOOR,
     Measurement,
     face_crop,
     measure,
     rejection_reason,
 )
-from emotion.synth.store import SlotStore
+from emotion.synthesize.store import SlotStore
+from emotion.vision.facedetect import FaceDetector
 
 #: Rejection reasons, in the order the checks run.
 REASONS = (

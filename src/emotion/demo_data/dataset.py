@@ -27,13 +27,13 @@ from tqdm import tqdm
 
 from emotion import CLASSES
 from emotion.core.atomic import replace_dir
-from emotion.demo.faces import (
+from emotion.demo_data.faces import (
     render_face,
     sample_expression,
     sample_identity,
     sample_nuisance,
 )
-from emotion.demo.params import DemoDataParams
+from emotion.demo_data.params import DemoDataParams
 
 MASKS_DIR = "_masks"
 META_FILE = "_meta.csv"

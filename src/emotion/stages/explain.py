@@ -19,8 +19,8 @@ from emotion.explain.layers import target_layer
 from emotion.explain.params import ExplainMethod, ExplainParams
 from emotion.explain.patterns import ProbeRegions, check_expected_classes
 from emotion.explain.probe import background_rows, select_probes
-from emotion.landmarks.regions import REGIONS
-from emotion.landmarks.regionset import RegionSet, load_source_labels
+from emotion.regions.masks import REGIONS
+from emotion.regions.regionset import RegionSet, load_source_labels
 from emotion.training.model import TrainedModel, build_model, load_trained
 from emotion.training.tensordata import Preprocess, TensorSplit
 

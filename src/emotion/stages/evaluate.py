@@ -19,11 +19,9 @@ import pandas as pd
 import torch
 
 from emotion.core.atomic import write_json, write_text
-from emotion.core.calibration import fit_temperature, nll, probabilities
 from emotion.core.plots import confusion_heatmap, reliability_diagram
 from emotion.core.results import write_results
 from emotion.core.stage import log, worker_count
-from emotion.core.tta import TestTimeAugmentation
 from emotion.data.labels import LabelMap
 from emotion.data.manifest import to_csv_text
 from emotion.data.params import IngestParams
@@ -38,6 +36,8 @@ from emotion.training.extrasets import extra_set_metrics, load_extra_set, set_na
 from emotion.training.model import TrainedModel, load_trained
 from emotion.training.params import EvaluateParams
 from emotion.training.tensordata import Preprocess, TensorSplit
+from emotion.vision.calibration import fit_temperature, nll, probabilities
+from emotion.vision.tta import TestTimeAugmentation
 
 #: ``metrics/eval.json``: test accuracy, macro-F1 and calibration (the rest: ``reports/``).
 HEADLINE = {"acc": "accuracy", "f1": "macro_f1", "ece": "ece", "nll": "nll"}

@@ -14,7 +14,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 #: Regions in priority order; label value = position + 1 (0: none). brows/eyes/mouth use the
-#: same values as the demo generator's masks (``emotion.demo.faces.MASK_REGIONS``).
+#: same values as the demo generator's masks (``emotion.demo_data.faces.MASK_REGIONS``).
 REGIONS: tuple[str, ...] = ("brows", "eyes", "mouth", "nose", "cheeks")
 REGION_LABELS: dict[str, int] = {name: i + 1 for i, name in enumerate(REGIONS)}
 EXPRESSIVE: tuple[str, ...] = ("brows", "eyes", "mouth")  #: what the demo generator masks

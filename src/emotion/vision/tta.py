@@ -1,7 +1,7 @@
 """Test-time augmentation: which views of a stored-size face image are classified and averaged.
 
 Pure Python (no numpy), so params schemas can name the modes; the pixels are cut by
-:meth:`emotion.core.preprocessing.PreprocessingContract.views` (numpy) and
+:meth:`emotion.vision.preprocessing.PreprocessingContract.views` (numpy) and
 :meth:`emotion.training.tensordata.Preprocess.views` (torch).
 """
 

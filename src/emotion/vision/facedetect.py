@@ -1,7 +1,7 @@
 """Face detection with mediapipe's Tasks ``FaceDetector`` (BlazeFace, short range).
 
 mediapipe 1.2 ships no model files: the DVC stage ``assets`` fetches the short-range BlazeFace
-model (:mod:`emotion.assets.face_model`). Google's
+model (:mod:`emotion.assets.model_files`). Google's
 ``blaze_face_short_range.tflite`` works the same way.
 """
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from emotion.landmarks.regions import EXPRESSIVE, REGION_LABELS, iou
+from emotion.regions.masks import EXPRESSIVE, REGION_LABELS, iou
 
 
 def compare_with_source(

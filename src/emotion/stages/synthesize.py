@@ -15,20 +15,20 @@ import pandas as pd
 from emotion.core.atomic import write_bytes, write_json, write_jsonl, write_text
 from emotion.core.distributed import DistContext, setup, teardown
 from emotion.core.envreport import env_report
-from emotion.core.facedetect import FaceDetector
 from emotion.core.results import write_results
 from emotion.core.scratch import shared_dir
 from emotion.core.stage import log
 from emotion.data.manifest import read_classes, to_csv_text
 from emotion.data.neardup import phash
 from emotion.data.packed import load_array, save_array
-from emotion.synth.params import SynthParams
-from emotion.synth.pipeline import generate, load_pipeline, pipeline_identity, resolve_dtype
-from emotion.synth.plan import plan_synthesis
-from emotion.synth.quality import FACE_SCORE_FLOOR
-from emotion.synth.report import HEADLINE, composition, merge_train, metadata_frame, summary
-from emotion.synth.store import SlotStore
-from emotion.synth.synthesizer import Decision, Synthesizer, generation_settings
+from emotion.synthesize.params import SynthParams
+from emotion.synthesize.pipeline import generate, load_pipeline, pipeline_identity, resolve_dtype
+from emotion.synthesize.plan import plan_synthesis
+from emotion.synthesize.quality import FACE_SCORE_FLOOR
+from emotion.synthesize.report import HEADLINE, composition, merge_train, metadata_frame, summary
+from emotion.synthesize.store import SlotStore
+from emotion.synthesize.synthesizer import Decision, Synthesizer, generation_settings
+from emotion.vision.facedetect import FaceDetector
 
 
 def run_synthesize(

@@ -13,12 +13,12 @@ from emotion.core.errors import DataError
 from emotion.core.results import write_report
 from emotion.core.stage import log
 from emotion.data.packed import load_array
-from emotion.landmarks.checks import compare_with_source
-from emotion.landmarks.fitting import fit_regions
-from emotion.landmarks.mesh import FaceMesh
-from emotion.landmarks.params import RegionsParams
-from emotion.landmarks.regions import REGION_LABELS, REGIONS
-from emotion.landmarks.regionset import load_source_labels
+from emotion.regions.checks import compare_with_source
+from emotion.regions.fitting import fit_regions
+from emotion.regions.masks import REGION_LABELS, REGIONS
+from emotion.regions.mesh import FaceMesh
+from emotion.regions.params import RegionsParams
+from emotion.regions.regionset import load_source_labels
 
 SPLIT = "test"  #: the explain stage's probe faces come from the test split
 FAILED_LISTED = 20  #: failed images named in the report (all are in the stage's CSV)
