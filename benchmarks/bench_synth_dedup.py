@@ -16,19 +16,20 @@ import time
 
 import numpy as np
 
-from emotion import CLASSES
 from emotion.data.neardup import HammingIndex, hamming
 from emotion.synthesize.store import SlotStore
 from emotion.synthesize.synthesizer import Synthesizer
 from emotion.tools.params_file import load_section
+
+CLASSES = load_section("ingest").classes
 
 
 def records(codes: np.ndarray) -> list[dict]:
     face = {"x": 50, "y": 50, "width": 120, "height": 120, "score": 0.95}
     return [
         {
-            "slot_id": f"{CLASSES[i % 6]}-{i:06d}",
-            "label": CLASSES[i % 6],
+            "slot_id": f"{CLASSES[i % len(CLASSES)]}-{i:06d}",
+            "label": CLASSES[i % len(CLASSES)],
             "faces": [face],
             "generated_size": [224, 224],
             "sharpness": 500.0,
@@ -78,7 +79,8 @@ def main() -> None:
         min_sharpness=60.0,
         phash_min_distance=args.radius,
     )
-    synth = Synthesizer(params, SlotStore(None), None, None, identity={}, output_size=48)
+    crop = load_section("crop")
+    synth = Synthesizer(params, SlotStore(None), None, None, crop=crop, identity={}, output_size=48)
     start = time.perf_counter()
     index = HammingIndex(args.radius)
     for code in real.tolist():

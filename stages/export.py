@@ -9,6 +9,7 @@ from emotion.core.config import load_sections
 from emotion.core.stage import run_stage
 from emotion.export.params import ExportParams
 from emotion.stages.export import run_export
+from emotion.vision.params import CropParams
 
 
 def main() -> None:
@@ -24,8 +25,10 @@ def main() -> None:
     parser.add_argument("--env", required=True, type=Path, help="env_report JSON out")
     parser.add_argument("--params", default="params.yaml")
     args = parser.parse_args()
+    p = load_sections(args.params, export=ExportParams, crop=CropParams)
     run_export(
-        load_sections(args.params, export=ExportParams).export,
+        p.export,
+        p.crop,
         data=args.data,
         model=args.model,
         calibration=args.calibration,

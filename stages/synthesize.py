@@ -9,6 +9,7 @@ from emotion.core.config import load_sections
 from emotion.core.stage import run_stage
 from emotion.stages.synthesize import run_synthesize
 from emotion.synthesize.params import SynthParams
+from emotion.vision.params import CropParams
 
 
 def main() -> None:
@@ -20,8 +21,10 @@ def main() -> None:
     parser.add_argument("--metrics", required=True, type=Path)
     parser.add_argument("--params", default="params.yaml")
     args = parser.parse_args()
+    p = load_sections(args.params, synth=SynthParams, crop=CropParams)
     run_synthesize(
-        load_sections(args.params, synth=SynthParams).synth,
+        p.synth,
+        p.crop,
         data=args.data,
         out=args.out,
         train_out=args.train_out,

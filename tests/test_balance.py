@@ -194,9 +194,11 @@ def _tree(root: Path, leaks: int, seed: int = 0) -> list[Path]:
 
 
 def _run_stages(workdir: Path, source: Path, **overrides: object) -> dict:
+    classes = ["angry", "happy", "sad"]
     params = {
         "ingest.source": str(source),
-        "ingest.classes": ["angry", "happy", "sad"],
+        "ingest.classes": classes,
+        "synth.expressions": {c: section("synth").expressions[c] for c in classes},
         "ingest.aliases": {},
         "split.mode": "predefined",
         "split.phash_radius": 4,

@@ -130,6 +130,19 @@ def test_cross_field_checks(repo: Path) -> None:
     assert "aliases map to names that are not in classes: ['joyful']" in str(err.value)
 
 
+def test_the_class_list_is_ingest_classes_and_synthesis_follows_it(repo: Path) -> None:
+    """``ingest.classes`` is the one list of classes; a section naming classes must agree."""
+    data = _params(repo)
+    data["ingest"].update(classes=["angry", "happy", "sad"], aliases={})
+    with pytest.raises(ConfigError) as err:
+        validate_params(data)
+    message = str(err.value)
+    assert "synth.expressions needs one phrase per class ['angry', 'happy', 'sad']" in message
+    assert "unknown ['fearful', 'neutral', 'surprised']" in str(err.value)
+    data["synth"]["expressions"] = {c: "a face" for c in data["ingest"]["classes"]}
+    assert validate_params(data).ingest.classes == ["angry", "happy", "sad"]
+
+
 def test_a_stage_loads_and_validates_only_its_sections(repo: Path, tmp_path: Path) -> None:
     data = _params(repo)
     data["demo_data"]["count"] = "not a number"  # another stage's problem

@@ -12,8 +12,8 @@ from PIL import Image
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import cross_val_score
 
-from emotion import CLASSES
 from emotion.demo_data.dataset import MASKS_DIR, META_FILE, class_quotas, generate_dataset
+from emotion.demo_data.expressions import DEMO_CLASSES as CLASSES
 from emotion.demo_data.faces import (
     MASK_REGIONS,
     render_face,

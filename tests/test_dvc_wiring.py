@@ -110,6 +110,7 @@ def test_each_package_holds_the_schemas_of_its_own_stages() -> None:
         "ingest": "data",
         "split": "data",
         "balance": "data",
+        "crop": "vision",
         "synth": "synthesize",
         "model": "training",
         "train": "training",

@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from emotion import CLASSES
 from emotion.core.errors import ConfigError, DataError
 from emotion.data.labels import LabelMap
 from emotion.tools.params_file import load_params, validate_params
@@ -16,6 +15,8 @@ from emotion.training.extrasets import extra_set_metrics, load_extra_set
 from emotion.vision.calibration import fit_temperature, nll, probabilities, softmax
 
 from .conftest import REPO, section
+
+CLASSES = tuple(section("ingest").classes)
 
 LABELS = LabelMap(CLASSES, {"happiness": "happy", "surprise": "surprised"}, ["disgust"])
 

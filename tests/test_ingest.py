@@ -11,15 +11,15 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from emotion import CLASSES
 from emotion.core.errors import DataError
 from emotion.data.eda import class_distribution, eda_metrics
 from emotion.data.ingest import ingest
 from emotion.data.labels import LabelMap
 from emotion.data.manifest import MANIFEST_COLUMNS, read_manifest, write_manifest
 
-from .conftest import image_bytes
+from .conftest import image_bytes, section
 
+CLASSES = section("ingest").classes
 LABELS = LabelMap(CLASSES, {"fear": "fearful", "surprise": "surprised"}, ["disgust", "contempt"])
 
 

@@ -159,3 +159,71 @@ def test_serve_options_default_to_the_settings_object() -> None:
     defaults = {a.dest: a.default for a in serve._actions}
     for field in dataclasses.fields(ServeSettings):
         assert defaults[field.name] == field.default, field.name
+
+
+# --------------------------------------------------------------------- facts kept in one place
+
+
+def _string_sets(path: Path) -> list[set[str]]:
+    """The string elements of every list, tuple, set and dict-key literal in ``path``."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        items = node.keys if isinstance(node, ast.Dict) else getattr(node, "elts", None)
+        if isinstance(node, ast.List | ast.Tuple | ast.Set | ast.Dict) and items:
+            found.append({i.value for i in items if isinstance(i, ast.Constant)})
+    return found
+
+
+def test_the_class_list_is_written_once() -> None:
+    """``ingest.classes`` in params.yaml is the classes' one list (data, checkpoint and model
+    contract carry it on); in the code only the demo generator's prototypes name them all."""
+    from emotion.tools.params_file import load_params
+
+    classes = set(load_params(REPO / "params.yaml").ingest.classes)
+    generator = SRC / "demo_data" / "expressions.py"
+    for path in sorted(SRC.rglob("*.py")):
+        for strings in _string_sets(path):
+            if classes <= strings and path != generator:
+                pytest.fail(f"{_module(path)} lists the classes again")
+
+
+def test_the_face_crop_margin_is_one_key() -> None:
+    """Synthetic crops and the served model's crop frame the face the same way."""
+    from emotion.tools.params_file import all_leaf_keys
+
+    assert [k for k in all_leaf_keys() if k.endswith("margin")] == ["crop.face_margin"]
+
+
+def test_user_errors_become_exit_status_2_in_one_place() -> None:
+    """Stage scripts and the ``emotion`` command both use core.errors.exit_on_user_error."""
+    exits = [
+        _module(path)
+        for path in sorted(SRC.rglob("*.py"))
+        if "sys.exit(2)" in path.read_text() or "SystemExit(2)" in path.read_text()
+    ]
+    assert exits == ["emotion.core.errors"]
+
+
+def test_json_handed_between_stages_is_read_by_one_helper() -> None:
+    """Missing or malformed JSON gets the same named error everywhere (core.reading); a cache
+    that treats an unreadable entry as a miss raises nothing and is not counted."""
+    for path in sorted(SRC.rglob("*.py")):
+        text = path.read_text()
+        own = all(word in text for word in ("json.loads", "FileNotFoundError", "DataError"))
+        if path.name != "reading.py" and own:
+            pytest.fail(f"{_module(path)} reads JSON with its own not-found handling")
+
+
+@pytest.mark.parametrize("script", sorted((REPO / "stages").glob("*.py")), ids=lambda p: p.stem)
+def test_a_stage_script_loads_the_sections_its_stage_declares(script: Path) -> None:
+    """Which sections a stage reads is STAGE_SECTIONS; dvc.yaml is checked against it in
+    test_dvc_wiring, and each script's ``load_sections`` call here."""
+    from emotion.tools.params_file import STAGE_SECTIONS
+
+    calls = [
+        node
+        for node in ast.walk(ast.parse(script.read_text()))
+        if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "load_sections"
+    ]
+    loaded = {kw.arg for call in calls for kw in call.keywords}
+    assert loaded == {entry.partition(".")[0] for entry in STAGE_SECTIONS[script.stem]}

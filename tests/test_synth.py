@@ -14,7 +14,6 @@ import pytest
 from PIL import Image, ImageFilter
 from skimage.data import astronaut
 
-from emotion import CLASSES
 from emotion.assets.model_files import DEFAULT_FACE_MODEL
 from emotion.core.errors import ConfigError
 from emotion.data.neardup import HammingIndex, phash
@@ -36,6 +35,8 @@ from emotion.tools.params_file import load_params, validate_params
 from emotion.vision.facedetect import FaceDetector
 
 from .conftest import REPO, params_text, section, tool_env
+
+CLASSES = tuple(section("ingest").classes)
 
 FACE_MODEL = REPO / DEFAULT_FACE_MODEL
 DEMO = section("synth")
@@ -202,7 +203,6 @@ def _synthesizer(
     params = section(
         "synth",
         seed=7,
-        face_margin=0.25,
         batch_size=batch_size,
         min_face_confidence=0.5,  # procedural faces score 0.5-0.8
         min_face_size=0.15,
@@ -214,6 +214,7 @@ def _synthesizer(
         SlotStore(tmp),
         source,
         detector,
+        crop=section("crop", face_margin=0.25),
         identity={"model_id": "demo-faces"},
         output_size=48,
         progress=False,

@@ -7,7 +7,7 @@ import os
 import sys
 from collections.abc import Callable
 
-from emotion.core.errors import EmotionError
+from emotion.core.errors import EmotionError, exit_on_user_error
 
 log = logging.getLogger("emotion")
 
@@ -33,8 +33,5 @@ def run_stage(main: Callable[[], None]) -> None:
         format="%(asctime)s %(name)s %(levelname)s %(message)s",
         stream=sys.stderr,
     )
-    try:
+    with exit_on_user_error():
         main()
-    except EmotionError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(2)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import json
 import os
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import pandas as pd
 
 from emotion.core.atomic import write_text
 from emotion.core.errors import DataError
+from emotion.core.reading import read_json
 
 #: Columns of ``manifest.csv`` in order. ``path``/``mask_path`` are relative to the project root.
 MANIFEST_COLUMNS = (
@@ -88,4 +88,6 @@ def read_manifest(path: Path) -> pd.DataFrame:
 
 def read_classes(folder: Path) -> list[str]:
     """The class list a data stage wrote to ``<folder>/labels.json``."""
-    return json.loads((folder / "labels.json").read_text(encoding="utf-8"))["classes"]
+    return read_json(folder / "labels.json", "class list", "rerun the stage that wrote it")[
+        "classes"
+    ]

@@ -25,8 +25,8 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from emotion import CLASSES
 from emotion.core.atomic import replace_dir
+from emotion.demo_data.expressions import DEMO_CLASSES
 from emotion.demo_data.faces import (
     render_face,
     sample_expression,
@@ -42,9 +42,9 @@ META_FILE = "_meta.csv"
 def class_quotas(count: int, proportions: Mapping[str, float]) -> dict[str, int]:
     """Split ``count`` into per-class integers by largest remainder (exact proportions)."""
     total = sum(proportions.values())
-    raw = {c: count * proportions[c] / total for c in CLASSES}
+    raw = {c: count * proportions[c] / total for c in DEMO_CLASSES}
     quotas = {c: int(np.floor(v)) for c, v in raw.items()}
-    by_remainder = sorted(CLASSES, key=lambda c: (-(raw[c] - quotas[c]), c))
+    by_remainder = sorted(DEMO_CLASSES, key=lambda c: (-(raw[c] - quotas[c]), c))
     for c in by_remainder[: count - sum(quotas.values())]:
         quotas[c] += 1
     return quotas
@@ -53,7 +53,7 @@ def class_quotas(count: int, proportions: Mapping[str, float]) -> dict[str, int]
 def assign_labels(params: DemoDataParams) -> list[str]:
     """Per-index class labels: exact quotas in a seeded random order."""
     quotas = class_quotas(params.count, params.class_proportions)
-    labels = np.array([c for c in CLASSES for _ in range(quotas[c])])
+    labels = np.array([c for c in DEMO_CLASSES for _ in range(quotas[c])])
     np.random.default_rng([params.seed, 0xC1A55]).shuffle(labels)
     return [str(x) for x in labels]
 
@@ -116,7 +116,7 @@ def generate_dataset(
     chunk = 256
     chunks = [items[i : i + chunk] for i in range(0, len(items), chunk)]
     with replace_dir(out_dir) as tmp:
-        for c in CLASSES:
+        for c in DEMO_CLASSES:
             (tmp / c).mkdir()
             (tmp / MASKS_DIR / c).mkdir(parents=True)
         rows: list[dict[str, Any]] = []
@@ -137,4 +137,4 @@ def generate_dataset(
             writer = csv.DictWriter(fh, fieldnames=list(rows[0]), lineterminator="\n")
             writer.writeheader()
             writer.writerows(rows)
-    return {c: labels.count(c) for c in CLASSES}
+    return {c: labels.count(c) for c in DEMO_CLASSES}

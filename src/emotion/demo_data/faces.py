@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
+from emotion.demo_data.expressions import PROTOTYPES, Expression
 from emotion.demo_data.params import DemoDataParams
 
 SUPERSAMPLE = 4
@@ -24,35 +25,6 @@ SUPERSAMPLE = 4
 MASK_BROWS, MASK_EYES, MASK_MOUTH = 1, 2, 3
 MASK_REGIONS = {"brows": MASK_BROWS, "eyes": MASK_EYES, "mouth": MASK_MOUTH}
 
-
-@dataclass(frozen=True)
-class Expression:
-    """Action-unit-like expression parameters.
-
-    brow_raise: -1 lowered .. +1 raised; brow_slant: -1 inner ends up (sad/fear) .. +1 inner ends
-    down (anger); eye_open: eyelid aperture relative to the identity's rest aperture;
-    mouth_curve: -1 frown .. +1 smile; mouth_open: 0 closed .. 1 wide open; mouth_width: corner
-    spread relative to rest.
-    """
-
-    brow_raise: float
-    brow_slant: float
-    eye_open: float
-    mouth_curve: float
-    mouth_open: float
-    mouth_width: float
-
-
-#: Mean expression per class (FACS-inspired: e.g. surprise = AU1+2 brow raise, AU5 wide eyes,
-#: AU26 jaw drop; fear adds AU4-like inner-brow pull and AU20 lip stretch).
-PROTOTYPES: dict[str, Expression] = {
-    "angry": Expression(-0.55, 0.85, 0.80, -0.25, 0.10, 0.85),
-    "fearful": Expression(0.60, -0.55, 1.35, -0.35, 0.45, 1.15),
-    "happy": Expression(0.10, 0.00, 0.75, 0.85, 0.35, 1.20),
-    "neutral": Expression(0.00, 0.00, 1.00, 0.00, 0.00, 1.00),
-    "sad": Expression(-0.10, -0.70, 0.80, -0.70, 0.00, 0.95),
-    "surprised": Expression(0.90, -0.05, 1.50, 0.00, 0.85, 0.70),
-}
 
 #: Per-parameter standard deviation at ``expression_spread == 1``.
 SPREAD = Expression(0.25, 0.25, 0.18, 0.25, 0.18, 0.10)

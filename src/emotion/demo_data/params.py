@@ -7,7 +7,6 @@ from typing import Annotated
 
 from pydantic import Field, model_validator
 
-from emotion import CLASSES
 from emotion.core.config import (
     NonNegativeFloat,
     PositiveInt,
@@ -16,6 +15,7 @@ from emotion.core.config import (
     Section,
     check_range,
 )
+from emotion.demo_data.expressions import DEMO_CLASSES
 
 
 class DemoDataParams(Section):
@@ -37,11 +37,11 @@ class DemoDataParams(Section):
 
     @model_validator(mode="after")
     def _check(self) -> DemoDataParams:
-        unknown = sorted(set(self.class_proportions) - set(CLASSES))
-        missing = sorted(set(CLASSES) - set(self.class_proportions))
+        unknown = sorted(set(self.class_proportions) - set(DEMO_CLASSES))
+        missing = sorted(set(DEMO_CLASSES) - set(self.class_proportions))
         if unknown or missing:
             raise ValueError(
-                f"class_proportions must name exactly the classes {list(CLASSES)}"
+                f"class_proportions must name exactly the classes {list(DEMO_CLASSES)}"
                 f" (unknown: {unknown}, missing: {missing})"
             )
         if any(p < 0 for p in self.class_proportions.values()):

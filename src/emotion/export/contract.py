@@ -10,13 +10,13 @@ the ONNX file's ``metadata_props``.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from emotion.core.atomic import write_json
 from emotion.core.errors import DataError
+from emotion.core.reading import read_json
 from emotion.vision.preprocessing import PreprocessingContract
 from emotion.vision.tta import NO_TTA, TestTimeAugmentation
 
@@ -94,12 +94,7 @@ class ModelContract:
     @classmethod
     def load(cls, path: str | Path) -> ModelContract:
         path = Path(path)
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise DataError(f"{path}: model contract not found; run `dvc repro export`") from None
-        except json.JSONDecodeError as exc:
-            raise DataError(f"{path}: invalid JSON ({exc})") from None
+        data = read_json(path, "model contract", "run `dvc repro export`")
         return cls.from_dict(data, str(path))
 
     def save(self, path: str | Path) -> Path:

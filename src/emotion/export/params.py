@@ -21,5 +21,4 @@ class ExportParams(Section):
     calibration_images: PositiveInt
     latency_runs: Annotated[int, Field(ge=10)]
     throughput_batch: PositiveInt
-    face_margin: Annotated[float, Field(ge=0.0, le=1.0)]
     data_card: str  #: YAML dataset card of the training data (datasets/*.yaml)

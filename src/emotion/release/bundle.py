@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from typing import Any
 from emotion.core.atomic import replace_dir, write_json, write_text
 from emotion.core.errors import DataError, EmotionError
 from emotion.core.hashing import sha256_file
+from emotion.core.reading import read_json
 from emotion.export.contract import CONTRACT_FILE, ModelContract
 from emotion.release.provenance import overlay_yaml, provenance
 
@@ -46,8 +46,9 @@ def check_finished(project: Path) -> None:
 
 def headline(project: Path) -> dict[str, Any]:
     """The figures a release is compared by, from the eval and export reports (``reports/``)."""
-    evaluation = json.loads((project / "reports/eval.json").read_text(encoding="utf-8"))
-    export = json.loads((project / "reports/export.json").read_text(encoding="utf-8"))
+    fix = "run `dvc repro export`"
+    evaluation = read_json(project / "reports/eval.json", "evaluation report", fix)
+    export = read_json(project / "reports/export.json", "export report", fix)
     cal = evaluation["calibration"]
     out = {
         "test": {k: evaluation[k] for k in ("n", "accuracy", "macro_f1", "weighted_f1")},

@@ -7,7 +7,6 @@ the stage's outputs before running it: ``dvc checkout export`` restores the last
 
 from __future__ import annotations
 
-import json
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from emotion.core.atomic import write_json, write_text
 from emotion.core.envreport import env_report
 from emotion.core.errors import DataError, EmotionError
 from emotion.core.hashing import sha256_file
+from emotion.core.reading import read_json
 from emotion.core.results import write_results
 from emotion.core.stage import log, worker_count
 from emotion.export.contract import CONTRACT_FILE, ModelContract
@@ -38,6 +38,7 @@ from emotion.export.quantize import quantize
 from emotion.training.evaluation import top1_scores
 from emotion.training.model import TrainedModel, load_trained
 from emotion.training.tensordata import Preprocess, TensorSplit
+from emotion.vision.params import CropParams
 from emotion.vision.tta import TestTimeAugmentation
 
 FP32, INT8 = "model.onnx", "model.int8.onnx"
@@ -68,12 +69,10 @@ def prove_parity(reference: np.ndarray, exported: np.ndarray, atol: float) -> di
 
 def read_calibration(path: Path) -> tuple[TestTimeAugmentation, float]:
     """The test-time augmentation and temperature the evaluate stage fitted and measured."""
+    data = read_json(path, "calibration file", "run `dvc repro evaluate`")
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
         return TestTimeAugmentation.from_dict(data["tta"], str(path)), float(data["temperature"])
-    except FileNotFoundError:
-        raise DataError(f"{path}: not found; run `dvc repro evaluate`") from None
-    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError) as exc:
         raise DataError(f"{path}: malformed calibration file ({exc!r}); rerun evaluate") from None
 
 
@@ -110,8 +109,34 @@ def scores(y: np.ndarray, logits: np.ndarray, classes: list[str]) -> dict[str, f
     return top1_scores(y, probs, len(classes))
 
 
+def _export_models(
+    params: ExportParams,
+    trained: TrainedModel,
+    work: Path,
+    inputs: tuple[np.ndarray, np.ndarray],
+    threads: int,
+) -> tuple[Any, dict[str, Any], dict[str, np.ndarray], Any]:
+    """ONNX fp32 (with the opset fallback) proven against PyTorch on the test inputs, then int8
+    calibrated on the validation inputs; returns (export result, sessions, logits, proof)."""
+    x_test, x_val = inputs
+    prep = trained.contract
+    shape = (prep.in_chans, prep.image_size, prep.image_size)
+    result = export_onnx(trained.model, work / FP32, shape, (params.opset, params.fallback_opset))
+    for opset, error in result.attempts:
+        log.warning("ONNX export at opset %d failed (%s); fell back", opset, error)
+    log.info("exported at opset %d", result.opset)
+    sessions = {"fp32": ort_session(work / FP32, threads)}
+    logits = {"fp32": ort_logits(sessions["fp32"], x_test)}
+    proof = prove_parity(torch_logits(trained.model, x_test), logits["fp32"], params.parity_atol)
+    quantize_int8(params, work, x_val)
+    sessions["int8"] = ort_session(work / INT8, threads)
+    logits["int8"] = ort_logits(sessions["int8"], x_test)
+    return result, sessions, logits, proof
+
+
 def run_export(
     params: ExportParams,
+    crop: CropParams,
     *,
     data: Path,
     model: Path,
@@ -134,22 +159,10 @@ def run_export(
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out, prefix=".export-") as tmp:
         work = Path(tmp)
-        prep = trained.contract
-        shape = (prep.in_chans, prep.image_size, prep.image_size)
-        result = export_onnx(
-            trained.model, work / FP32, shape, (params.opset, params.fallback_opset)
+        result, sessions, logits, proof = _export_models(
+            params, trained, work, (x_test, x_val), threads
         )
-        for opset, error in result.attempts:
-            log.warning("ONNX export at opset %d failed (%s); fell back", opset, error)
-        log.info("exported at opset %d", result.opset)
-        sessions = {"fp32": ort_session(work / FP32, threads)}
-        logits = {"fp32": ort_logits(sessions["fp32"], x_test)}
-        reference = torch_logits(trained.model, x_test)
-        proof = prove_parity(reference, logits["fp32"], params.parity_atol)
-        quantize_int8(params, work, x_val)
-        sessions["int8"] = ort_session(work / INT8, threads)
-        logits["int8"] = ort_logits(sessions["int8"], x_test)
-        contract = contract_for(trained, result.opset, params.face_margin, model, calibration, card)
+        contract = contract_for(trained, result.opset, crop.face_margin, model, calibration, card)
         contract = publish_contract(work, contract, {"fp32": FP32, "int8": INT8})
         files = contract.files
         timings = time_models(trained, sessions, x_test, params)
@@ -202,7 +215,7 @@ def write_model_card(
     training split (``train/train.csv``, synthetic images included)."""
     card = model_card(
         contract,
-        json.loads(evaluation.read_text(encoding="utf-8")),
+        read_json(evaluation, "evaluation report", "run `dvc repro evaluate`"),
         summary,
         training_data(train / "train.csv"),
         sum(p.numel() for p in trained.model.parameters()),

@@ -15,6 +15,7 @@ import pandas as pd
 from emotion.core.atomic import write_bytes, write_json, write_jsonl, write_text
 from emotion.core.distributed import DistContext, setup, teardown
 from emotion.core.envreport import env_report
+from emotion.core.errors import ConfigError
 from emotion.core.results import write_results
 from emotion.core.scratch import shared_dir
 from emotion.core.stage import log
@@ -29,10 +30,12 @@ from emotion.synthesize.report import HEADLINE, composition, merge_train, metada
 from emotion.synthesize.store import SlotStore
 from emotion.synthesize.synthesizer import Decision, Synthesizer, generation_settings
 from emotion.vision.facedetect import FaceDetector
+from emotion.vision.params import CropParams
 
 
 def run_synthesize(
     params: SynthParams,
+    crop: CropParams,
     *,
     data: Path,
     out: Path,
@@ -43,6 +46,10 @@ def run_synthesize(
     """Plan, generate and judge synthetic faces; write provenance and the merged training split."""
     ctx = setup()
     classes = read_classes(data)
+    try:
+        params.check_classes(classes)
+    except ValueError as exc:
+        raise ConfigError(f"{exc} (the classes of {data / 'labels.json'})") from None
     frame = pd.read_csv(data / "train.csv", keep_default_na=False)
     images = load_array(data / "train.npy", mmap=False)
     target = params.target_total if params.enabled else 0
@@ -56,7 +63,7 @@ def run_synthesize(
     log.info("synthesis plan: %s", ", ".join(f"{k} +{v}" for k, v in needs.items()))
     decisions, store_root = [], None
     if any(needs.values()):
-        decisions, store_root = _generate(params, ctx, needs, images)
+        decisions, store_root = _generate(params, crop, ctx, needs, images)
     if ctx.is_main:
         meta = metadata_frame(decisions, params.min_face_confidence)
         write_text(out / "synthetic_meta.csv", to_csv_text(meta))
@@ -83,7 +90,11 @@ def run_synthesize(
 
 
 def _generate(
-    params: SynthParams, ctx: DistContext, needs: dict[str, int], images: np.ndarray
+    params: SynthParams,
+    crop: CropParams,
+    ctx: DistContext,
+    needs: dict[str, int],
+    images: np.ndarray,
 ) -> tuple[list[Decision], Path]:
     """Load the diffusers pipeline and run the synthesizer; returns (decisions, store folder)."""
     dtype = resolve_dtype(params.dtype, ctx.device)
@@ -105,11 +116,11 @@ def _generate(
         device=ctx.device,
     )
     size = int(images.shape[1])
-    store = SlotStore(shared_dir("synthesize", generation_settings(params, identity, size)))
+    store = SlotStore(shared_dir("synthesize", generation_settings(params, crop, identity, size)))
     log.info("generation cache: %s", store.root)
     with FaceDetector(params.face_model, FACE_SCORE_FLOOR) as detector:
         synth = Synthesizer(
-            params, store, source, detector, identity=identity, output_size=size, ctx=ctx
+            params, store, source, detector, crop=crop, identity=identity, output_size=size, ctx=ctx
         )
         real_codes = np.array([phash(img) for img in images], dtype=np.uint64)
         decisions = synth.run(needs, real_codes, params.oversample, params.max_rounds)

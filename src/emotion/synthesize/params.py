@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from emotion import CLASSES
 from emotion.core.config import NonNegativeFloat, PositiveInt, Probability, Section
 
 
@@ -34,20 +34,22 @@ class SynthParams(Section):
     face_model: str
     min_face_confidence: Probability
     min_face_size: Annotated[float, Field(ge=0.0, le=1.0)]
-    face_margin: Annotated[float, Field(ge=0.0, le=1.0)]
     min_sharpness: NonNegativeFloat
     phash_min_distance: Annotated[int, Field(ge=0, le=32)]
 
     @model_validator(mode="after")
     def _check(self) -> SynthParams:
-        missing = [c for c in CLASSES if c not in self.expressions]
-        extra = sorted(set(self.expressions) - set(CLASSES))
-        if missing or extra:
-            raise ValueError(
-                f"expressions needs one phrase per class {list(CLASSES)}; "
-                f"missing {missing}, unknown {extra}"
-            )
         for field in ("{expression}", "{emotion}"):
             if field not in self.prompt_template:
                 raise ValueError(f"prompt_template must contain {field}")
         return self
+
+    def check_classes(self, classes: Sequence[str]) -> None:
+        """``expressions`` holds one phrase per class of the data, and no other (ValueError)."""
+        missing = [c for c in classes if c not in self.expressions]
+        extra = sorted(set(self.expressions) - set(classes))
+        if missing or extra:
+            raise ValueError(
+                f"synth.expressions needs one phrase per class {list(classes)}; "
+                f"missing {missing}, unknown {extra}"
+            )

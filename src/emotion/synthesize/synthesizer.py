@@ -36,6 +36,7 @@ from emotion.synthesize.quality import (
 )
 from emotion.synthesize.store import SlotStore
 from emotion.vision.facedetect import FaceDetector
+from emotion.vision.params import CropParams
 
 #: Rejection reasons, in the order the checks run.
 REASONS = (
@@ -52,7 +53,7 @@ ImageSource = Callable[[Sequence[Slot]], list[Image.Image]]
 
 
 def generation_settings(
-    params: SynthParams, identity: Mapping[str, Any], output_size: int
+    params: SynthParams, crop: CropParams, identity: Mapping[str, Any], output_size: int
 ) -> dict[str, Any]:
     """Everything that determines an image: runs share a generation cache only when equal."""
     return {
@@ -61,7 +62,7 @@ def generation_settings(
         "expressions": params.expressions,
         "styles": params.styles,
         "negative_prompt": params.negative_prompt,
-        "face_margin": params.face_margin,
+        "face_margin": crop.face_margin,
         "output_size": output_size,
         "identity": dict(identity),
         "face_score_floor": FACE_SCORE_FLOOR,
@@ -88,6 +89,7 @@ class Synthesizer:
         source: ImageSource,
         detector: FaceDetector,
         *,
+        crop: CropParams,
         identity: Mapping[str, Any],
         output_size: int,
         ctx: DistContext | None = None,
@@ -96,6 +98,7 @@ class Synthesizer:
         """``identity``: what else determines an image (model, revision, steps, dtype...)."""
         self.params, self.store, self.source, self.detector = params, store, source, detector
         self.identity, self.output_size = dict(identity), output_size
+        self.crop = crop
         self.batch_size = params.batch_size
         self.ctx = ctx or DistContext()
         self.progress = progress
@@ -104,7 +107,7 @@ class Synthesizer:
 
     def settings(self) -> dict[str, Any]:
         """Everything that determines an image (see :func:`generation_settings`)."""
-        return generation_settings(self.params, self.identity, self.output_size)
+        return generation_settings(self.params, self.crop, self.identity, self.output_size)
 
     def slots(self, label: str, start: int, count: int) -> list[Slot]:
         p = self.params
@@ -127,7 +130,7 @@ class Synthesizer:
                 "prompt": slot.prompt,
                 "negative_prompt": slot.negative_prompt,
                 "seed": slot.seed,
-                "face_margin": self.params.face_margin,
+                "face_margin": self.crop.face_margin,
                 "output_size": self.output_size,
                 "face_score_floor": FACE_SCORE_FLOOR,
             }
@@ -138,10 +141,10 @@ class Synthesizer:
     def _record(
         self, slot: Slot, round_: int, image: Image.Image, seconds: float
     ) -> dict[str, Any]:
-        m = measure(image, self.detector, self.params.face_margin)
+        m = measure(image, self.detector, self.crop.face_margin)
         crop = None
         if m.faces:
-            crop = face_crop(image, m.faces[0], self.params.face_margin, self.output_size)
+            crop = face_crop(image, m.faces[0], self.crop.face_margin, self.output_size)
         data = {
             "slot_id": slot.slot_id,
             "label": slot.label,

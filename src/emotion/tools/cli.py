@@ -11,7 +11,7 @@ from pathlib import Path
 from emotion.assets.model_files import DEFAULT_FACE_MODEL, fetch_face_model
 from emotion.core.atomic import write_text
 from emotion.core.config import PARAMS_FILE
-from emotion.core.errors import EmotionError
+from emotion.core.errors import EmotionError, exit_on_user_error
 from emotion.predict import FORMATS
 from emotion.serve.settings import RELEASED_MODEL, VARIANTS, ServeSettings
 from emotion.tools import compare, plots_page, pr_report, profiles
@@ -424,11 +424,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.command == "profile" and args.action != "list" and not args.name:
         parser.error(f"profile {args.action} needs a profile name")
-    try:
+    with exit_on_user_error():
         args.func(args)
-    except EmotionError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(2)
 
 
 if __name__ == "__main__":

@@ -11,12 +11,12 @@ only the params an experiment changed.
 
 from __future__ import annotations
 
-import json
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
 from emotion.core.errors import DataError
+from emotion.core.reading import read_json
 from emotion.tools.executables import tool
 
 METRICS_DIR = "metrics"
@@ -29,10 +29,7 @@ def headline_names(project: Path = Path()) -> list[str]:
     """The headline metric names the workspace's metrics files hold, sorted."""
     names: set[str] = set()
     for path in sorted((project / METRICS_DIR).glob("*.json")):
-        try:
-            names |= set(json.loads(path.read_text(encoding="utf-8")))
-        except (OSError, ValueError) as exc:
-            raise DataError(f"{path}: not a metrics file ({exc}); rerun `dvc repro`") from None
+        names |= set(read_json(path, "metrics file", "rerun `dvc repro`"))
     if not names:
         raise DataError(f"no metrics in {project / METRICS_DIR}: run `dvc repro` first")
     return sorted(names)

@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from pydantic import model_validator
+
 from emotion.core.config import PARAMS_FILE, Section, leaf_keys, read_yaml, validate
 from emotion.data.params import BalanceParams, IngestParams, SplitParams
 from emotion.demo_data.params import DemoDataParams
@@ -18,6 +20,7 @@ from emotion.export.params import ExportParams
 from emotion.regions.params import RegionsParams
 from emotion.synthesize.params import SynthParams
 from emotion.training.params import EvaluateParams, ModelParams, TrainParams
+from emotion.vision.params import CropParams
 
 
 class Params(Section):
@@ -27,6 +30,7 @@ class Params(Section):
     ingest: IngestParams
     split: SplitParams
     balance: BalanceParams
+    crop: CropParams
     synth: SynthParams
     model: ModelParams
     train: TrainParams
@@ -34,6 +38,12 @@ class Params(Section):
     regions: RegionsParams
     explain: ExplainParams
     export: ExportParams
+
+    @model_validator(mode="after")
+    def _check_classes(self) -> Params:
+        """Sections naming classes agree with ``ingest.classes``, the one list of them."""
+        self.synth.check_classes(self.ingest.classes)
+        return self
 
 
 #: Which params each DVC stage reads: whole sections, or single ``section.key`` entries of another
@@ -43,12 +53,12 @@ STAGE_SECTIONS: dict[str, tuple[str, ...]] = {
     "ingest": ("ingest",),
     "balance": ("split", "balance"),
     "assets": (),
-    "synthesize": ("synth",),
+    "synthesize": ("synth", "crop"),
     "train": ("model", "train"),
     "evaluate": ("evaluate", "ingest.aliases", "ingest.drop"),
     "regions": ("regions",),
     "explain": ("explain",),
-    "export": ("export",),
+    "export": ("export", "crop"),
 }
 
 
