@@ -1,7 +1,11 @@
-"""The serving image, built and run with podman as a user would (docker reads the same files).
+"""The serving and pipeline images, built and run with podman as a user would (docker reads the
+same files).
 
 Where no image registry is reachable, the build's ``BASE_IMAGE`` is a Debian bookworm base made
-here with ``debootstrap`` (``EMOTION_BASE_IMAGE`` names another, e.g. the official image).
+here with ``debootstrap`` (``EMOTION_BASE_IMAGE`` names another, e.g. the official image). Where
+this machine's pip reads a local package mirror (file:// indexes, find-links folders), the
+pipeline build reads the same mirror, mounted read-only, as a user's build would with
+``-v /mirror:/mirror:ro --build-arg PIP_EXTRA_INDEX_URL=...``.
 """
 
 from __future__ import annotations
@@ -21,11 +25,12 @@ import pytest
 
 from emotion.serve.client import VENDOR_FILES
 
-from .conftest import REPO
+from .conftest import REPO, commit, copy_repo, run
 from .serve_fixtures import ASTRONAUT_FACE, astronaut, free_port
 
 LOCAL_BASE = "localhost/emotion-bookworm-base"
 SERVE_IMAGE = "localhost/emotion-serve:test"
+PIPELINE_IMAGE = "localhost/emotion-pipeline:test"
 CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 CLASSES = ["angry", "fearful", "happy", "neutral", "sad", "surprised"]
 
@@ -91,13 +96,24 @@ def base_image(podman: Podman, tmp_path_factory: pytest.TempPathFactory) -> str:
     return LOCAL_BASE
 
 
-@pytest.fixture(scope="module")
-def serve_image(podman: Podman, base_image: str) -> str:
-    build = ["build", "--runtime", "runc", "--network", "host", "-f", "docker/serve.Dockerfile"]
+def build_image(podman: Podman, dockerfile: str, tag: str, base: str, *options: str) -> str:
+    """``podman build`` of ``docker/<dockerfile>`` as ``tag`` on ``base``; the image the tag
+    named before is removed once nothing uses it (rebuilds leave no multi-GB leftovers)."""
+    before = podman("image", "inspect", "--format", "{{.Id}}", tag, check=False).stdout.strip()
+    build = ["build", "--runtime", "runc", "--network", "host", *options]
     if CA_BUNDLE.is_file():  # the system's CA bundle: trusts a TLS-inspecting proxy, if any
         build += ["--secret", f"id=ca,src={CA_BUNDLE}"]
-    podman(*build, "--build-arg", f"BASE_IMAGE={base_image}", "-t", SERVE_IMAGE, ".", cwd=REPO)
-    return SERVE_IMAGE
+    build += ["-f", f"docker/{dockerfile}", "--build-arg", f"BASE_IMAGE={base}", "-t", tag, "."]
+    podman(*build, cwd=REPO)
+    after = podman("image", "inspect", "--format", "{{.Id}}", tag).stdout.strip()
+    if before and before != after:
+        podman("rmi", before, check=False)
+    return tag
+
+
+@pytest.fixture(scope="module")
+def serve_image(podman: Podman, base_image: str) -> str:
+    return build_image(podman, "serve.Dockerfile", SERVE_IMAGE, base_image)
 
 
 @pytest.fixture
@@ -151,3 +167,70 @@ def test_the_serving_image_has_no_torch_and_classifies_a_photo(
     size = int(podman("image", "inspect", "--format", "{{.Size}}", serve_image).stdout)
     print(f"serving image: {size / 1e6:.0f} MB; /health answered {first_answer:.1f} s after run")
     assert size < 2e9  # no CUDA libraries or PyTorch slipped in
+
+
+def pip_mirror() -> tuple[list[str], dict[str, str]]:
+    """The local package sources this machine's pip is configured with, as podman volume
+    options and ``PIP_*`` variables: (``-v`` arguments, variables); empty where there are none."""
+    listed = run([str(REPO / ".venv/bin/python"), "-m", "pip", "config", "list"], REPO).stdout
+    config = {}
+    for line in listed.splitlines():
+        key, _, value = line.partition("=")
+        config[key.rsplit(".", 1)[-1]] = value.strip("'\"")
+    env, folders = {}, set()
+    for key, var in (("extra-index-url", "PIP_EXTRA_INDEX_URL"), ("find-links", "PIP_FIND_LINKS")):
+        local = [u for u in config.get(key, "").split() if u.startswith(("file://", "/"))]
+        for url in local:
+            path = Path(url.removeprefix("file://"))
+            folders.add(path.parent if path.name == "simple" else path)
+        if local:
+            env[var] = " ".join(local)
+    volumes = [a for folder in sorted(folders) for a in ("-v", f"{folder}:{folder}:ro")]
+    return volumes, env
+
+
+def pipeline_run(image: str, project: Path) -> list[str]:
+    """``podman run`` arguments for the pipeline image on ``project`` mounted at /work (a command
+    follows them): host network and this machine's pip sources for the assets stage's download."""
+    volumes, env = pip_mirror()
+    args = ["run", "--rm", "--network", "host", *volumes, "-v", f"{project}:/work"]
+    args += [a for name, value in env.items() for a in ("-e", f"{name}={value}")]
+    if CA_BUNDLE.is_file():  # pip behind a TLS-inspecting proxy, if any
+        args += ["-v", f"{CA_BUNDLE}:/etc/emotion-ca.crt:ro", "-e", "PIP_CERT=/etc/emotion-ca.crt"]
+    return [*args, "-e", "EMOTION_WORKERS=1", image]
+
+
+@pytest.fixture(scope="module")
+def pipeline_image(podman: Podman, base_image: str) -> str:
+    volumes, env = pip_mirror()
+    mirror = [*volumes, *(a for kv in env.items() for a in ("--build-arg", "=".join(kv)))]
+    return build_image(podman, "pipeline.Dockerfile", PIPELINE_IMAGE, base_image, *mirror)
+
+
+@pytest.mark.slow
+@pytest.mark.e2e
+def test_the_pipeline_image_runs_dvc_repro_on_a_mounted_clone(
+    podman: Podman, pipeline_image: str, tmp_path: Path
+) -> None:
+    """A clone mounted at /work: the image's `dvc repro` runs the tiny config end to end on the
+    CPU, with the clone's own code (an editable install of /work/src), and leaves it current."""
+    project = copy_repo(tmp_path / "project")
+    (project / "src/emotion/__init__.py").write_text(
+        (project / "src/emotion/__init__.py").read_text() + "MOUNTED_CLONE = True\n"
+    )
+    commit(project, "tiny config")
+    args = pipeline_run(pipeline_image, project)
+
+    def inside(*cmd: str) -> str:
+        return podman(*args, *cmd).stdout
+
+    code = "import emotion, torch; print(emotion.MOUNTED_CLONE, torch.version.cuda is not None)"
+    assert inside("python3", "-c", code).split() == ["True", "True"]  # the CUDA build, on CPU
+    inside("dvc", "repro")
+    status = json.loads(inside("dvc", "status", "--json") or "{}")
+    assert status == {}
+    metrics = json.loads((project / "metrics/eval.json").read_text())
+    assert 0.0 <= metrics["acc"] <= 1.0
+    assert (project / "models/model.onnx").is_file()
+    size = int(podman("image", "inspect", "--format", "{{.Size}}", pipeline_image).stdout)
+    print(f"pipeline image: {size / 1e9:.2f} GB")
