@@ -4,10 +4,15 @@ Usage: python benchmarks/gpu_check.py [--out gpu_check.json] [--device cuda|cpu]
        [--batch N] [--image-size N] [--model resnet50] [--smoke]
 
 Sections (each isolated: a failure is reported as FAIL with its error, and the exit code is 1):
-1. train     AMP training steps (bf16 autocast where supported, else fp16 + GradScaler; the
-             trainer's rule), channels_last, AdamW, on ``build_model`` (the original report's head).
-2. datapath  uint8 48x48 batches -> BatchAugment + Preprocess (resize, 3 channels) on the device.
-3. ddp       2-rank DDP launched with torchrun on this script (``--ddp-worker``); NCCL on GPUs.
+1. train     the trainer's own optimiser step (``emotion.training.epoch.train_step``) with the
+             committed ``train`` recipe (optimiser, SAM, clipping, schedule, EMA, class-weighted
+             soft targets), AMP ``auto`` (bf16 where supported, else fp16 + GradScaler) and
+             channels_last, on the trainer's model (timm backbone + the original report's
+             head), on one batch from the trainer's data path.
+2. datapath  the trainer's data path (``TrainBatches``): uint8 48x48 batches -> BatchAugment +
+             Preprocess (resize, 3 channels) + MixUp on the device.
+3. ddp       2-rank DDP launched with torchrun on this script (``--ddp-worker``): the train
+             section's step on the trainer's DDP wrapper; NCCL on GPUs.
 4. diffusion the tiny Stable Diffusion pipeline at 64 px, dtype by ``resolve_dtype("auto")``:
              fp16 on CUDA, fp32 on CPU (CPU fp16 kernels are slow and partly missing).
 5. onnx      export_onnx + onnxruntime (CUDA provider when the installed build has it) and
@@ -33,19 +38,25 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 import torch.distributed as dist
-import torch.nn.functional as F  # noqa: N812
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
-from timm.optim import create_optimizer_v2
-from torch import nn
-from torch.nn.parallel import DistributedDataParallel
 
 from emotion.core import distributed
 from emotion.tools.params_file import load_section
+from emotion.training.epoch import (
+    TrainBatches,
+    create_learner,
+    distributed_model,
+    inverse_frequency_weights,
+    train_step,
+)
 from emotion.training.model import EmotionNet, build_model
-from emotion.training.tensordata import BatchAugment, Preprocess
-from emotion.training.trainer import autocast_dtype
+from emotion.training.optim import autocast_dtype
+from emotion.training.params import TrainParams
+from emotion.training.tensordata import Preprocess, TensorSplit
+from emotion.training.trainer import preprocessing_contract, training_model
 from emotion.vision.preprocessing import PreprocessingContract
 
 NUM_CLASSES = 6
@@ -123,41 +134,50 @@ def model_params(cfg: CheckConfig) -> Any:
     return load_section("model", PARAMS, **fields, pretrained=False)
 
 
+def train_params() -> TrainParams:
+    """The committed ``train`` section (the product's recipe), AMP ``auto``, channels_last."""
+    return load_section("train", PARAMS, amp="auto", channels_last=True)
+
+
+def synthetic_split(n: int) -> TensorSplit:
+    """``n`` random FER-sized uint8 images with random labels, packed like the balance stage's."""
+    gen = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (n, 1, DATA_SIZE, DATA_SIZE), dtype=torch.uint8, generator=gen)
+    labels = torch.randint(0, NUM_CLASSES, (n,), generator=gen)
+    return TensorSplit(images, labels, pd.DataFrame({"label": labels.tolist()}))
+
+
 def make_model(cfg: CheckConfig, device: torch.device) -> EmotionNet:
-    """The original report's architecture (timm backbone + head), 3 channels, channels_last."""
+    """The trainer's model (timm backbone + the original report's head), 3 channels."""
     torch.manual_seed(0)
-    model = build_model(model_params(cfg), NUM_CLASSES)
-    return model.to(device, memory_format=torch.channels_last)
+    return training_model(model_params(cfg), train_params(), NUM_CLASSES, device)
 
 
 def train_steps(
-    net: nn.Module, model: nn.Module, cfg: CheckConfig, device: torch.device
+    net: torch.nn.Module, model: EmotionNet, cfg: CheckConfig, device: torch.device
 ) -> tuple[float, dict[str, Any]]:
-    """Time AMP training steps of ``net`` (``model``, possibly DDP-wrapped) on a fixed batch."""
-    amp = autocast_dtype("auto", device)
-    scaler = torch.amp.GradScaler(device.type, enabled=amp == torch.float16)
-    optimizer = create_optimizer_v2(model, opt="adamw", lr=1e-4, weight_decay=1e-4)
-    size = cfg.image_size
-    x = torch.randn(cfg.batch, 3, size, size, device=device)
-    x = x.contiguous(memory_format=torch.channels_last)
-    y = torch.randint(0, NUM_CLASSES, (cfg.batch,), device=device)
+    """Time the trainer's step (:func:`train_step`) of ``net`` (``model``, possibly
+    DDP-wrapped) on one batch from the trainer's data path."""
+    params = train_params()
+    split = synthetic_split(cfg.batch)
+    pre = Preprocess(preprocessing_contract(model, model_params(cfg), split))
+    batches = TrainBatches.create(split, pre, params, NUM_CLASSES, device)
+    x, _, soft = batches(torch.arange(cfg.batch), torch.Generator().manual_seed(0))
+    amp = autocast_dtype(params.amp, device)
+    counts = split.class_counts(NUM_CLASSES)
+    weights = inverse_frequency_weights(counts).to(device) if params.class_weights else None
+    learner = create_learner(model, params, cfg.warmup + cfg.steps, amp, device, weights)
     net.train()
 
     def step() -> torch.Tensor:
-        with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
-            loss = F.cross_entropy(net(x).float(), y)
-        optimizer.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        scaler.step(optimizer)
-        scaler.update()
-        return loss.detach()
+        return train_step(learner, net, x, soft)[1].detach()
 
     seconds, loss = timed(step, cfg.warmup, cfg.steps, device)
     if not torch.isfinite(loss):
         raise RuntimeError(f"non-finite training loss {float(loss)}")
     amp_name = str(amp).removeprefix("torch.") if amp is not None else "off"
-    info = {"amp": amp_name, "grad_scaler": scaler.is_enabled(), "loss": float(loss)}
-    return seconds, info
+    scaler = learner.opt.scaler.is_enabled()
+    return seconds, {"amp": amp_name, "grad_scaler": scaler, "loss": float(loss)}
 
 
 def check_train(cfg: CheckConfig) -> Result:
@@ -174,15 +194,14 @@ def check_train(cfg: CheckConfig) -> Result:
 
 def check_datapath(cfg: CheckConfig) -> Result:
     gen = torch.Generator().manual_seed(0)  # a CPU generator, as in the trainer
-    source = torch.randint(0, 256, (cfg.batch * 4, 1, DATA_SIZE, DATA_SIZE), dtype=torch.uint8)
-    augment = BatchAugment(load_section("train", PARAMS))
+    split = synthetic_split(cfg.batch * 4)
     mean, std = tuple(IMAGENET_DEFAULT_MEAN), tuple(IMAGENET_DEFAULT_STD)
     pre = Preprocess(PreprocessingContract(DATA_SIZE, cfg.image_size, 3, mean, std, None))
+    batches = TrainBatches.create(split, pre, train_params(), NUM_CLASSES, cfg.device)
 
     def step() -> torch.Tensor:
-        idx = torch.randint(0, len(source), (cfg.batch,), generator=gen)
-        x = pre.to_float(source[idx], cfg.device)
-        return augment.erase(pre.finish(augment(x, gen)))
+        idx = torch.randint(0, len(split), (cfg.batch,), generator=gen)
+        return batches(idx, gen)[0]
 
     seconds, x = timed(step, cfg.warmup, cfg.steps, cfg.device)
     expected = (cfg.batch, 3, cfg.image_size, cfg.image_size)
@@ -230,9 +249,7 @@ def ddp_worker(cfg: CheckConfig, out: Path) -> None:
     ctx = distributed.setup(prefer_cuda=cfg.device.type == "cuda")
     try:
         model = make_model(cfg, ctx.device)
-        net = DistributedDataParallel(
-            model, device_ids=[ctx.local_rank] if ctx.device.type == "cuda" else None
-        )
+        net = distributed_model(model, ctx.world, frozen=False)
         seconds, info = train_steps(net, model, cfg, ctx.device)
         sums = torch.stack([p.detach().float().sum() for p in model.parameters()])
         hi, lo = sums.clone(), sums.clone()
@@ -409,7 +426,9 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, Check
     parser.add_argument("--device", choices=["cuda", "cpu"], default="cuda")
     parser.add_argument("--model", help="timm backbone (default resnet50; smoke emotion_cnn_s)")
     parser.add_argument("--image-size", type=int, help="training/ONNX input size (default 224)")
-    parser.add_argument("--batch", type=int, help="training and data-path batch (default 128)")
+    parser.add_argument(
+        "--batch", type=int, help="training and data-path batch, even (MixUp; default 128)"
+    )
     parser.add_argument("--steps", type=int, help="timed steps (default 20)")
     parser.add_argument("--warmup", type=int, help="untimed steps first (default 5)")
     parser.add_argument("--smoke", action="store_true", help="tiny sizes for a CPU run")
@@ -418,6 +437,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, Check
     args = parser.parse_args(argv)
     if args.ddp_worker and args.out is None:
         parser.error("--ddp-worker needs --out")
+    if args.batch is not None and args.batch % 2:
+        parser.error("--batch must be even: MixUp pairs the images of a batch, as in training")
     sizes = {
         **(SMOKE if args.smoke else {}),
         **{

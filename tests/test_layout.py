@@ -30,6 +30,7 @@ LAYERS = {
     "tools": 6,
 }
 MAX_LINES = 60
+MAX_CLASS_LINES = 250
 
 
 def _module(path: Path) -> str:
@@ -131,6 +132,14 @@ def test_functions_are_short(path: Path) -> None:
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
             length = node.end_lineno - node.lineno + 1
             assert length <= MAX_LINES, f"{node.name} is {length} lines"
+
+
+@pytest.mark.parametrize("path", sorted(SRC.rglob("*.py")), ids=lambda p: _module(p))
+def test_classes_are_short(path: Path) -> None:
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ClassDef):
+            length = node.end_lineno - node.lineno + 1
+            assert length <= MAX_CLASS_LINES, f"class {node.name} is {length} lines"
 
 
 def test_the_released_model_has_one_path() -> None:

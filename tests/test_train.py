@@ -26,6 +26,7 @@ from emotion.training.diagnostics import (
     weight_distribution_figure,
     weight_histograms,
 )
+from emotion.training.epoch import inverse_frequency_weights
 from emotion.training.evaluation import classification_metrics, expected_calibration_error
 from emotion.training.model import (
     build_model,
@@ -41,7 +42,7 @@ from emotion.training.tensordata import (
     TensorSplit,
     epoch_batches,
 )
-from emotion.training.trainer import Trainer, inverse_frequency_weights
+from emotion.training.trainer import Trainer
 from emotion.vision.preprocessing import PreprocessingContract
 
 from .conftest import REPO, params_text, section, tool_env
@@ -456,7 +457,7 @@ def test_a_run_killed_after_its_last_epoch_still_writes_its_output(
 def test_a_checkpoint_from_another_run_is_not_resumed(packed: Path, tmp_path: Path) -> None:
     make_trainer(packed, tmp_path, tiny_config(epochs=1)).fit()
     other = make_trainer(packed, tmp_path, tiny_config(epochs=2))
-    other.run_id = "run-b"
+    other.saver.run_id = "run-b"
     assert other.try_resume() == 0
 
 

@@ -5,14 +5,56 @@ from __future__ import annotations
 import io
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from emotion.core.atomic import write_bytes
 from emotion.core.errors import DataError
 
+if TYPE_CHECKING:  # annotations only: the stages that load checkpoints do not depend on them
+    from emotion.training.params import ModelParams, TrainParams
+    from emotion.vision.preprocessing import PreprocessingContract
+
 FORMAT_VERSION = 2  #: 2: ``model`` is the params section, ``preprocessing`` the contract
+
+
+def describe_run(
+    classes: list[str],
+    model: ModelParams,
+    preprocessing: PreprocessingContract,
+    train: TrainParams,
+    world_size: int,
+) -> dict[str, Any]:
+    """What a best checkpoint stores beside its weights: ``classes``, ``model`` (the params
+    section: its one copy, which :func:`emotion.training.model.load_trained` reads),
+    ``preprocessing`` (the contract) and ``config`` (the ``train`` section, the world size)."""
+    return {
+        "classes": classes,
+        "model": model.model_dump(),
+        "preprocessing": preprocessing.to_dict(),
+        "config": {"train": train.model_dump(), "world_size": world_size},
+    }
+
+
+def best_checkpoint(
+    state_dict: dict[str, torch.Tensor],
+    *,
+    epoch: int,
+    best: dict[str, Any],
+    run: dict[str, Any],
+    history: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """``best.pth`` / ``best_model.pth``: the kept weights, the epoch and its scores, the run
+    (:func:`describe_run`) and the history up to that epoch."""
+    return {
+        "format_version": FORMAT_VERSION,
+        "state_dict": state_dict,
+        "epoch": epoch,
+        "best": best,
+        **run,
+        "history": history,
+    }
 
 
 def canonical(obj: Any) -> Any:
