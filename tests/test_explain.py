@@ -13,6 +13,7 @@ from torch import nn
 
 from emotion.explain import checks, methods
 from emotion.explain.explainer import Explainer, evaluate_method
+from emotion.explain.layers import TargetLayer
 from emotion.explain.params import ExplainMethod, ExplainParams
 from emotion.explain.patterns import ProbeRegions
 from emotion.explain.probe import select_probes
@@ -63,6 +64,30 @@ def test_every_method_gives_maps_of_the_right_shape_and_leaves_no_hooks(name: st
         assert (maps >= 0).all(), method
         assert _hooks(ex.model) == before_hooks, f"{method} left hooks on the model"
     assert torch.equal(ex.model(x).detach(), before_out)
+
+
+def test_methods_are_bound_once_and_the_layer_resolved_once_per_model(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    resolved: list[str] = []
+    real = TargetLayer.of
+
+    def counting(model: nn.Module, override: str = "auto") -> TargetLayer:
+        resolved.append(override)
+        return real(model, override)
+
+    monkeypatch.setattr(TargetLayer, "of", counting)
+    ex = _explainer("resnet18")
+    images = np.random.default_rng(1).integers(0, 255, (2, 32, 32)).astype(np.float64)
+    first = ex.maps("gradcam", images, np.array([0, 2]))
+    for method in ("gradcam", "gradcam_pp", "gradcam", "gradcam_pp"):
+        for randomised in (False, True):
+            ex.maps(method, images, np.array([1, 0]), randomised=randomised)
+    assert np.array_equal(ex.maps("gradcam", images, np.array([0, 2])), first)
+    assert ex.target_layer == "backbone.layer4.-1"
+    assert len(resolved) == 2  # once for the model, once for its twin
+    assert ex.method("gradcam") is ex.method("gradcam")
+    assert ex.method("gradcam") is not ex.method("gradcam", randomised=True)
 
 
 class IdentityExplainer(Explainer):

@@ -12,13 +12,15 @@ import torch.nn.functional as F  # noqa: N812
 from torch import nn
 
 from emotion.explain import checks, methods
+from emotion.explain.base import MapMethod, Subject, model_inputs
 from emotion.explain.params import ExplainParams
 from emotion.explain.patterns import ProbeRegions, ablation_drops, pattern_table
 from emotion.training.tensordata import Preprocess
 
 
 class Explainer:
-    """Computes maps of one model (and a weight-randomised twin) for uint8-range images."""
+    """Maps of one model (and a weight-randomised twin) for uint8-range images: every method is
+    bound once per model, on first use, and kept."""
 
     def __init__(
         self,
@@ -31,22 +33,33 @@ class Explainer:
         self.model, self.random_model = model.eval(), random_model.eval()
         self.pre, self.params = pre, params
         self.background = self.inputs(background)
+        self.subject = self._subject(self.model)
+        self.random_subject = self._subject(self.random_model)
+        self._bound: dict[tuple[str, bool], MapMethod] = {}
+
+    def _subject(self, model: nn.Module) -> Subject:
+        return Subject(model, self.pre, self.background, self.params.target_layer)
 
     def inputs(self, images: np.ndarray) -> torch.Tensor:
         """Model inputs for images (B, H, W) with values 0-255."""
-        x = torch.as_tensor(np.asarray(images, dtype=np.float32) / 255.0)[:, None]
-        return self.pre.finish(x)
+        return model_inputs(self.pre, images)
 
     def probabilities(self, model: nn.Module) -> checks.ProbFn:
-        @torch.no_grad()
-        def prob(images: np.ndarray) -> np.ndarray:
-            out = [
-                model(self.inputs(images[i : i + 256])).softmax(-1).numpy()
-                for i in range(0, len(images), 256)
-            ]
-            return np.concatenate(out).astype(np.float64)
+        """``model``'s class probabilities (B, C) for images (B, H, W) with values 0-255."""
+        return self._subject(model).probabilities
 
-        return prob
+    @property
+    def target_layer(self) -> str:
+        """The dotted path of the layer the CAM methods explain (resolved once)."""
+        return self.subject.layer.path
+
+    def method(self, name: str, *, randomised: bool = False) -> MapMethod:
+        """``name`` bound to the model (or its twin): built on first use, then kept."""
+        key = (name, randomised)
+        if key not in self._bound:
+            subject = self.random_subject if randomised else self.subject
+            self._bound[key] = methods.bind(name, subject, self.params)
+        return self._bound[key]
 
     def maps(
         self,
@@ -57,25 +70,9 @@ class Explainer:
         randomised: bool = False,
         seed: int | None = None,
     ) -> np.ndarray:
-        """Maps (N, H, W) at the images' resolution for ``targets``."""
-        model = self.random_model if randomised else self.model
-        try:
-            method_fn = methods.REGISTRY[method]
-        except KeyError:
-            raise ValueError(
-                f"unknown explanation method {method!r}; known: {sorted(methods.REGISTRY)}"
-            ) from None
-        request = methods.MapRequest(
-            model=model,
-            x=self.inputs(images),
-            images=images,
-            targets=targets,
-            seed=self.params.seed if seed is None else seed,
-            params=self.params,
-            background=self.background,
-            probabilities=self.probabilities(model),
-        )
-        raw = method_fn(request)
+        """Maps (N, H, W) at the images' resolution for ``targets``; ``seed`` replaces
+        ``explain.seed`` for this call."""
+        raw = self.method(method, randomised=randomised).maps(images, targets, seed=seed)
         return _resize(raw, images.shape[1:])
 
 

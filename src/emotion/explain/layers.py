@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -26,6 +27,10 @@ def resolve(module: nn.Module, dotted: str) -> nn.Module:
     return current
 
 
+def _is_vit(backbone: nn.Module) -> bool:
+    return hasattr(backbone, "blocks") and hasattr(backbone, "patch_embed")
+
+
 def _vit_reshape(vit: nn.Module) -> ReshapeFn:
     prefix = getattr(vit, "num_prefix_tokens", 1)
     grid = vit.patch_embed.grid_size
@@ -37,27 +42,30 @@ def _vit_reshape(vit: nn.Module) -> ReshapeFn:
     return reshape
 
 
-def target_layer(
-    model: EmotionNet, override: str = "auto"
-) -> tuple[nn.Module, ReshapeFn | None, str]:
-    """The Grad-CAM layer for ``model``'s backbone family: (layer, reshape transform, path)."""
-    bb = model.backbone
-    if override != "auto":
-        layer = resolve(model, override)
-        return (
-            layer,
-            (_vit_reshape(bb) if hasattr(bb, "patch_embed") and hasattr(bb, "blocks") else None),
-            override,
+@dataclass(frozen=True)
+class TargetLayer:
+    """The layer Grad-CAM looks at: the module, its token-to-grid reshape (ViT) and its path."""
+
+    module: nn.Module
+    reshape: ReshapeFn | None
+    path: str  #: dotted, as ``explain.target_layer`` spells it
+
+    @classmethod
+    def of(cls, model: EmotionNet, override: str = "auto") -> TargetLayer:
+        """``override`` (a dotted path) or the default for ``model``'s backbone family."""
+        bb = model.backbone
+        if override != "auto":
+            module = resolve(model, override)
+            return cls(module, _vit_reshape(bb) if _is_vit(bb) else None, override)
+        if _is_vit(bb):  # ViT family: tokens -> grid
+            return cls(bb.blocks[-1].norm1, _vit_reshape(bb), "backbone.blocks.-1.norm1")
+        if hasattr(bb, "layer4"):  # ResNet family
+            return cls(bb.layer4[-1], None, "backbone.layer4.-1")
+        if hasattr(bb, "conv_head"):  # EfficientNet family
+            return cls(bb.conv_head, None, "backbone.conv_head")
+        if hasattr(bb, "stages"):  # ConvNeXt, emotion_cnn and other staged CNNs
+            return cls(bb.stages[-1], None, "backbone.stages.-1")
+        raise ConfigError(
+            f"explain.target_layer: no default for {type(bb).__name__}; set a dotted path,"
+            " e.g. 'backbone.features.7'"
         )
-    if hasattr(bb, "blocks") and hasattr(bb, "patch_embed"):  # ViT family: tokens -> grid
-        return bb.blocks[-1].norm1, _vit_reshape(bb), "backbone.blocks.-1.norm1"
-    if hasattr(bb, "layer4"):  # ResNet family
-        return bb.layer4[-1], None, "backbone.layer4.-1"
-    if hasattr(bb, "conv_head"):  # EfficientNet family
-        return bb.conv_head, None, "backbone.conv_head"
-    if hasattr(bb, "stages"):  # ConvNeXt, emotion_cnn and other staged CNNs
-        return bb.stages[-1], None, "backbone.stages.-1"
-    raise ConfigError(
-        f"explain.target_layer: no default for {type(bb).__name__}; set a dotted path,"
-        " e.g. 'backbone.features.7'"
-    )

@@ -15,7 +15,6 @@ from emotion.core.results import write_results
 from emotion.core.stage import log, worker_count
 from emotion.explain.explainer import Explainer, explain_all
 from emotion.explain.figures import class_grid, mean_face_figure, region_table_figure
-from emotion.explain.layers import target_layer
 from emotion.explain.params import ExplainMethod, ExplainParams
 from emotion.explain.patterns import ProbeRegions, check_expected_classes
 from emotion.explain.probe import background_rows, select_probes
@@ -90,7 +89,7 @@ def run_explain(
         "face_mesh_fitted": len(probe_regions.label_rows),
         "face_mesh_unfit": [test.frame["path"].iat[rows[k]] for k in probe_regions.unfit],
     }
-    summary["target_layer"] = target_layer(trained.model, params.target_layer)[2]
+    summary["target_layer"] = ex.target_layer
     write_explain_results(summary, params.methods, report=report, metrics=metrics)
     records = probe_records(test.frame, rows, labels, probs, classes)
     with replace_dir(out) as tmp:
