@@ -32,25 +32,18 @@ def _leaves(data: Any, prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def params_overlay(project: Path) -> dict[str, Any]:
-    """The dotted keys whose values in ``params.yaml`` differ from the committed defaults."""
+def params_overlay(project: Path, current: dict[str, Any]) -> dict[str, Any]:
+    """The dotted keys whose values in ``current`` (the workspace's params) differ from the
+    committed defaults."""
     committed = _leaves(parse_yaml(_git(project, "show", f"HEAD:{PARAMS_FILE}"), "HEAD"))
-    current = _leaves(read_yaml(project / PARAMS_FILE))
-    return {key: value for key, value in current.items() if committed.get(key) != value}
+    return {k: v for k, v in _leaves(current).items() if committed.get(k) != v}
 
 
-def lock_outputs(project: Path) -> list[list[dict[str, Any]]]:
-    """Every stage's ``outs`` entries in ``dvc.lock``."""
-    lock = read_yaml(project / LOCK_FILE).get("stages", {})
-    return [entry.get("outs", []) for entry in lock.values()]
-
-
-def lock_hashes(project: Path) -> dict[str, dict[str, dict[str, Any]]]:
-    """Per model stage: the hashes ``dvc.lock`` records for its dependencies and outputs."""
-    lock = read_yaml(project / LOCK_FILE).get("stages", {})
+def lock_hashes(lock: dict[str, Any], origin: Path) -> dict[str, dict[str, dict[str, Any]]]:
+    """Per model stage: the hashes ``dvc.lock``'s ``stages`` record for its deps and outputs."""
     missing = [stage for stage in MODEL_STAGES if stage not in lock]
     if missing:
-        raise EmotionError(f"{project / LOCK_FILE}: no entry for {missing}; run `dvc repro export`")
+        raise EmotionError(f"{origin}: no entry for {missing}; run `dvc repro export`")
 
     def hashes(entries: list[dict[str, Any]]) -> dict[str, Any]:
         return {e["path"]: {k: e[k] for k in ("md5", "size", "nfiles") if k in e} for e in entries}
@@ -61,28 +54,34 @@ def lock_hashes(project: Path) -> dict[str, dict[str, dict[str, Any]]]:
     }
 
 
-def provenance(project: Path) -> dict[str, Any]:
-    """Commit (and the files changed since it other than stage outputs), the params overlay,
-    the dataset and the lock hashes."""
-    params = read_yaml(project / PARAMS_FILE)
-    source = params["ingest"]["source"]
-    locks = lock_hashes(project)
-    dataset = locks["ingest"]["deps"].get(source)
-    if dataset is None:
-        raise EmotionError(f"{LOCK_FILE}: ingest does not record {source}; run `dvc repro export`")
+def changed_since_commit(project: Path, lock: dict[str, Any]) -> list[str]:
+    """Tracked files changed since the commit, other than ``dvc.lock`` and stage outputs."""
+    outputs = {LOCK_FILE, *(o["path"] for entry in lock.values() for o in entry.get("outs", []))}
     status = _git(project, "status", "--porcelain").splitlines()
-    outputs = {LOCK_FILE, *(o["path"] for stage in lock_outputs(project) for o in stage)}
-    changed = sorted(
+    return sorted(
         path
         for path in (line[3:] for line in status if not line.startswith("??"))
         if not any(path == out or path.startswith(f"{out}/") for out in outputs)
     )
-    first = (project / PARAMS_FILE).read_text(encoding="utf-8").split("\n", 1)[0]
+
+
+def provenance(project: Path) -> dict[str, Any]:
+    """Commit (and the files changed since it other than stage outputs), the params overlay,
+    the dataset and the lock hashes; ``params.yaml`` and ``dvc.lock`` are each read once."""
+    text = (project / PARAMS_FILE).read_text(encoding="utf-8")
+    params = parse_yaml(text, str(project / PARAMS_FILE))
+    lock = read_yaml(project / LOCK_FILE).get("stages", {})
+    source = params["ingest"]["source"]
+    locks = lock_hashes(lock, project / LOCK_FILE)
+    dataset = locks["ingest"]["deps"].get(source)
+    if dataset is None:
+        raise EmotionError(f"{LOCK_FILE}: ingest does not record {source}; run `dvc repro export`")
+    first = text.split("\n", 1)[0]
     return {
         "commit": _git(project, "rev-parse", "HEAD").strip(),
-        "changed_since_commit": changed,  # stage outputs and dvc.lock aside
+        "changed_since_commit": changed_since_commit(project, lock),
         "profile": first.split(" ")[2] if first.startswith("# profile: ") else None,
-        "params_overlay": params_overlay(project),
+        "params_overlay": params_overlay(project, params),
         "dataset": {"path": source, **dataset},
         "dvc_lock": locks,
     }
