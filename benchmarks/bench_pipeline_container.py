@@ -12,11 +12,11 @@ Usage (repo root):
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 import time
 from pathlib import Path
 
+from benchmarks import emit
 from tests.conftest import commit, copy_repo, run
 from tests.test_containers import Podman, pipeline_run
 
@@ -45,7 +45,7 @@ def main() -> None:
         seconds = timed_repro(args.image, podman, Path(tmp))
         size = int(podman("image", "inspect", "--format", "{{.Size}}", args.image).stdout)
     ratio = round(seconds["container"] / seconds["environment"], 2)
-    print(json.dumps({"repro_s": seconds, "ratio": ratio, "image_bytes": size}, indent=2))
+    emit({"repro_s": seconds, "ratio": ratio, "image_bytes": size})
 
 
 if __name__ == "__main__":

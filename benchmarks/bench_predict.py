@@ -9,14 +9,13 @@ same photos (no start-up, no output), for the largest face (as ``/predict`` does
 for every face (as ``emotion predict`` does: the detector also searches tiles). Reports images or
 frames per second and the ratios.
 
-Usage: python benchmarks/bench_predict.py [--model-dir release/fer2013-v1] [--images 200]
-       [--video-seconds 20] [--fps 5] [--json out.json]
+Usage (repo root): python -m benchmarks.bench_predict [--model-dir release/fer2013-v1]
+       [--images 200] [--video-seconds 20] [--fps 5] [--json out.json]
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import sys
 import tempfile
@@ -28,6 +27,7 @@ import numpy as np
 from PIL import Image
 from skimage import data as skdata
 
+from benchmarks import emit
 from emotion.serve.inference import Predictor
 from emotion.serve.settings import RELEASED_MODEL, ServeSettings
 
@@ -106,10 +106,7 @@ def main() -> None:
         f"video_{args.fps:g}fps_video_seconds_per_s": round(args.video_seconds / video_s, 2),
         "video_every_frame_frames_per_s": round(frames / every_s, 1),
     }
-    text = json.dumps(result, indent=2)
-    if args.json:
-        args.json.write_text(text + "\n")
-    print(text)
+    emit(result, args.json)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,6 @@ Usage (repo root, after ``make repro``): python -m benchmarks.bench_remote [--re
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import statistics
 import subprocess
@@ -18,6 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchmarks import emit
 from tests.object_store import ObjectStore, seaweedfs
 
 REPO = Path(__file__).resolve().parents[1]
@@ -90,7 +90,7 @@ def main() -> None:
         summary[f"s3_over_local_{op.removesuffix('_s')}"] = round(
             summary[f"s3_{op}"] / summary[f"local_{op}"], 2
         )
-    print(json.dumps(summary, indent=2))
+    emit(summary)
 
 
 if __name__ == "__main__":

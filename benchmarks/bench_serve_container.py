@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import statistics
 import subprocess
 import tempfile
@@ -21,6 +20,7 @@ from pathlib import Path
 
 import httpx
 
+from benchmarks import emit
 from tests.serve_fixtures import astronaut, free_port
 from tests.test_containers import Podman
 
@@ -100,7 +100,7 @@ def main() -> None:
     summary["container_over_venv_first_predict"] = round(
         summary["container_first_predict_s"] / summary["venv_first_predict_s"], 2
     )
-    print(json.dumps(summary, indent=2))
+    emit(summary)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ from another checkout's ``src`` (e.g. a ``git worktree`` of an earlier commit) w
 options, for a before/after comparison in one run. The server is stopped if its RSS passes
 ``--kill-rss-gb``. Loopback only; every loop is bounded in time.
 
-Usage: python benchmarks/bench_serve_hostile.py --model-dir models [--tta ten_crop]
+Usage (repo root): python -m benchmarks.bench_serve_hostile --model-dir models [--tta ten_crop]
        [--clients 16] [--seconds 20] [--src OTHER/src] [--json out.json]
 """
 
@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import os
 import random
 import subprocess
@@ -41,7 +40,9 @@ import psutil
 from PIL import Image
 from skimage import data as skdata
 
+from benchmarks import emit
 from emotion.assets.model_files import DEFAULT_FACE_MODEL
+from tests.serve_fixtures import free_port
 
 ASTRONAUT_FACE = (177, 82, 272, 177)
 GB = 1e9
@@ -119,14 +120,6 @@ class Server:
             self.proc.wait(30)
         except subprocess.TimeoutExpired:
             self.proc.kill()
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def load(
@@ -250,10 +243,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="write the result here")
     args = parser.parse_args()
     result = run(args)
-    text = json.dumps(result, indent=2)
-    if args.json:
-        args.json.write_text(text + "\n")
-    print(text)
+    emit(result, args.json)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ the preprocessed crop) and the whole in-process pipeline (decode, detect, crop, 
 With ``--workers 1 2``, the load runs once per worker count (``emotion serve --workers N``), one
 after the other in the same run.
 
-Usage: python benchmarks/bench_serve_load.py [--model-dir models] [--variant fp32]
+Usage (repo root): python -m benchmarks.bench_serve_load [--model-dir models] [--variant fp32]
        [--clients 8] [--seconds 20] [--workers 1 2] [--json metrics.json]
 Needs an exported model (``dvc repro export``). Clients and server share the machine's cores.
 """
@@ -18,9 +18,7 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -34,9 +32,11 @@ import numpy as np
 from PIL import Image
 from skimage import data as skdata
 
+from benchmarks import emit
 from emotion.assets.model_files import DEFAULT_FACE_MODEL
 from emotion.serve import ServeSettings
 from emotion.serve.inference import Predictor
+from tests.serve_fixtures import free_port
 
 ASTRONAUT_FACE = (177, 82, 272, 177)  # the face's box in astronaut(), left/top/right/bottom
 
@@ -71,12 +71,6 @@ def baselines(settings: ServeSettings, images: dict[str, bytes], seconds: float)
         for name, data in images.items():
             out[f"pipeline_{name}_per_s"] = rate(lambda d=data: predictor.predict_bytes(d), seconds)
     return out
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def start_server(args: argparse.Namespace, port: int, workers: int) -> subprocess.Popen:
@@ -198,10 +192,7 @@ def main() -> None:
         "baseline": base,
         "http": runs,
     }
-    text = json.dumps(report, indent=2)
-    if args.json:
-        args.json.write_text(text + "\n", encoding="utf-8")
-    print(text)
+    emit(report, args.json)
     print(markdown(report))
     failed = sum(run["errors"] for run in runs.values())
     if failed:

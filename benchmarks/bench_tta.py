@@ -5,21 +5,22 @@ face, crop, preprocess, classify every view, calibrated mean) on a FER-style 48 
 512 px photo, one predictor per mode, calls interleaved round-robin so that the machine's load
 drifts evenly over the modes. ``none`` is the baseline of the ratios.
 
-Usage: python benchmarks/bench_tta.py [--model-dir models] [--variant fp32] [--rounds 300]
+Usage (repo root):
+    python -m benchmarks.bench_tta [--model-dir models] [--variant fp32] [--rounds 300]
 Needs an exported model (``dvc repro export``).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from contextlib import ExitStack
 from pathlib import Path
 
 import numpy as np
-from bench_serve_load import sample_images  # the sibling script (benchmarks/ is on sys.path)
 
+from benchmarks import emit
+from benchmarks.bench_serve_load import sample_images
 from emotion.assets.model_files import DEFAULT_FACE_MODEL
 from emotion.serve import ServeSettings
 from emotion.serve.inference import Predictor
@@ -64,7 +65,7 @@ def main() -> None:
     parser.add_argument("--variant", default="fp32", choices=["fp32", "int8"])
     parser.add_argument("--rounds", type=int, default=300)
     args = parser.parse_args()
-    print(json.dumps(measure(args.model_dir, args.variant, args.rounds), indent=2))
+    emit(measure(args.model_dir, args.variant, args.rounds))
 
 
 if __name__ == "__main__":

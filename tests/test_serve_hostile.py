@@ -27,6 +27,7 @@ from emotion.serve.observability import METHODS
 
 from .serve_fixtures import (
     FACE_MODEL,
+    REPO,
     astronaut,
     emotion_serve,
     encode,
@@ -357,8 +358,6 @@ def test_bad_pem_files_are_named(model_dir: Path, tmp_path: Path) -> None:
 
 # ------------------------------------------------------------ 2. memory under a hostile burst
 
-BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_serve_hostile.py"
-
 
 @pytest.mark.slow
 def test_a_hostile_burst_keeps_memory_bounded_and_health_answering(
@@ -366,10 +365,10 @@ def test_a_hostile_burst_keeps_memory_bounded_and_health_answering(
 ) -> None:
     """16 clients for 20 s of explained, huge, near-limit and invalid requests (ten-crop)."""
     out = tmp_path / "hostile.json"
-    cmd = [sys.executable, str(BENCH), "--model-dir", str(model_dir), "--face-model",
-           str(FACE_MODEL), "--tta", "ten_crop", "--clients", "16", "--seconds", "20",
-           "--log", str(tmp_path / "serve.log"), "--json", str(out)]  # fmt: skip
-    subprocess.run(cmd, check=True, timeout=240, capture_output=True)
+    cmd = [sys.executable, "-m", "benchmarks.bench_serve_hostile", "--model-dir", str(model_dir),
+           "--face-model", str(FACE_MODEL), "--tta", "ten_crop", "--clients", "16",
+           "--seconds", "20", "--log", str(tmp_path / "serve.log"), "--json", str(out)]  # fmt: skip
+    subprocess.run(cmd, check=True, timeout=240, capture_output=True, cwd=REPO)
     result = json.loads(out.read_text())
     statuses = result["burst_statuses"]
     assert all(s.isdigit() and (int(s) < 500 or s == "503") for s in statuses), statuses
