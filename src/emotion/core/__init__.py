@@ -1,2 +1,5 @@
-"""Infrastructure every other package stands on: typed params, atomic writes, errors, stage
-logging, hashing, scratch space, results files, plots, distributed set-up, environment reports."""
+"""Infrastructure with no knowledge of faces or models, on which every other package stands.
+
+How params are loaded and validated, how files are written and read between stages, how a stage
+reports errors, results and progress, and where it keeps state that DVC does not track.
+"""
