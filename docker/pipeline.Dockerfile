@@ -36,20 +36,20 @@ RUN apt-get update \
 
 WORKDIR /work
 # The torch pair first (from TORCH_INDEX_URL), then every other pin: one layer that only a change
-# of requirements.txt rebuilds.
+# of requirements.txt rebuilds. Compiled to bytecode at install: every stage is a new Python
+# process importing torch, timm and DVC, and PYTHONDONTWRITEBYTECODE keeps the mounted clone clean.
 # Behind a TLS-inspecting proxy, pass its CA bundle: --secret id=ca,src=/path/to/ca-bundle.crt
 COPY requirements.txt ./
 RUN --mount=type=secret,id=ca,required=false \
     if [ -s /run/secrets/ca ]; then export PIP_CERT=/run/secrets/ca; fi \
     && python3 -m venv /opt/venv \
-    && pip install --no-compile --index-url "$TORCH_INDEX_URL" \
-        $(grep -E '^torch(vision)?==' requirements.txt) \
-    && pip install --no-compile -r requirements.txt \
+    && pip install --index-url "$TORCH_INDEX_URL" $(grep -E '^torch(vision)?==' requirements.txt) \
+    && pip install -r requirements.txt \
     && python3 -c "import torch, torchvision, timm, dvc; print('torch', torch.__version__)"
 
 # `emotion` is an editable install of /work/src: the clone mounted at /work is the code that runs
 COPY pyproject.toml README.md ./
 COPY src ./src
-RUN pip install --no-compile --no-deps -e . && rm -rf src/*.egg-info
+RUN pip install --no-deps -e . && rm -rf src/*.egg-info
 
 CMD ["dvc", "repro"]
