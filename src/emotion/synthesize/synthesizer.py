@@ -105,10 +105,6 @@ class Synthesizer:
 
     # ----------------------------------------------------------------- identity
 
-    def settings(self) -> dict[str, Any]:
-        """Everything that determines an image (see :func:`generation_settings`)."""
-        return generation_settings(self.params, self.crop, self.identity, self.output_size)
-
     def slots(self, label: str, start: int, count: int) -> list[Slot]:
         p = self.params
         return make_slots(
